@@ -1,0 +1,5 @@
+//! Sans-IO RTMP protocol core. (Crate docs are completed by the session work.)
+
+pub mod types;
+
+pub use types::{MessageType, RawMessage, Timestamp};
