@@ -1,5 +1,8 @@
 //! Sans-IO RTMP protocol core. (Crate docs are completed by the session work.)
 
+pub mod chunk;
+pub mod handshake;
+pub mod message;
 pub mod types;
 
 pub use types::{MessageType, RawMessage, Timestamp};

@@ -1,0 +1,292 @@
+//! The part of a session both ends share: handshake driving, chunk decoding and encoding,
+//! acknowledgements (RTMP 1.0 §5.4.3, §5.4.4), Set Peer Bandwidth handling (§5.4.5) and the
+//! transmit queue.
+
+use super::{csid, SessionError};
+use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits};
+use crate::command::CommandMessage;
+use crate::handshake::{ClientHandshake, HandshakeKind, ServerHandshake};
+use crate::message::{LimitType, ProtocolControl, UserControlEvent};
+use crate::types::{MessageType, RawMessage, Timestamp};
+use bytes::{Bytes, BytesMut};
+use rand::rngs::StdRng;
+use std::collections::VecDeque;
+
+/// Where the handshake stands.
+#[derive(Debug)]
+pub(crate) enum Hs {
+    Server(Box<ServerHandshake>),
+    Client(Box<ClientHandshake>),
+    Done(Option<HandshakeKind>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    hs: Hs,
+    rng: StdRng,
+    in_buf: BytesMut,
+    decoder: ChunkDecoder,
+    encoder: ChunkEncoder,
+    out: VecDeque<Bytes>,
+    scratch: BytesMut,
+    segs: Vec<Bytes>,
+    /// Window size the peer asked us to acknowledge at (its Window Acknowledgement Size).
+    peer_window: u32,
+    /// Bytes received (after the handshake) when we last sent an acknowledgement.
+    last_ack: u64,
+    /// The window we announced to the peer (what it acknowledges at).
+    pub(crate) our_window: u32,
+    /// Last Set Peer Bandwidth the peer sent us (size), used for the dynamic limit type.
+    peer_bandwidth: Option<u32>,
+    closed: bool,
+}
+
+/// What one step of input produced below the session level.
+pub(crate) enum Input {
+    /// The handshake just completed.
+    HandshakeDone(Option<HandshakeKind>),
+    /// A complete message (protocol control already applied where the chunk layer needs it).
+    Message(RawMessage),
+}
+
+impl Conn {
+    pub(crate) fn new(hs: Hs, rng: StdRng, limits: ChunkLimits) -> Self {
+        Conn {
+            hs,
+            rng,
+            in_buf: BytesMut::with_capacity(8192),
+            decoder: ChunkDecoder::new(limits),
+            encoder: ChunkEncoder::new(),
+            out: VecDeque::new(),
+            scratch: BytesMut::with_capacity(4096),
+            segs: Vec::new(),
+            peer_window: 0,
+            last_ack: 0,
+            our_window: 0,
+            peer_bandwidth: None,
+            closed: false,
+        }
+    }
+
+    pub(crate) fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    pub(crate) fn handshake_kind(&self) -> Option<HandshakeKind> {
+        match &self.hs {
+            Hs::Done(k) => *k,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Queue the client's first flight (C0+C1).
+    pub(crate) fn flush_handshake(&mut self) {
+        let out = match &mut self.hs {
+            Hs::Server(h) => h.poll_transmit(),
+            Hs::Client(h) => h.poll_transmit(),
+            Hs::Done(_) => None,
+        };
+        if let Some(b) = out {
+            self.out.push_back(b);
+        }
+    }
+
+    pub(crate) fn append_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        self.in_buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Next unit of input, or `None` when more bytes are needed.
+    pub(crate) fn next_input(&mut self) -> Result<Option<Input>, SessionError> {
+        if self.closed {
+            return Ok(None);
+        }
+        loop {
+            match &mut self.hs {
+                Hs::Server(h) => {
+                    h.handle_input(&mut self.in_buf, &mut self.rng)?;
+                    if let Some(b) = h.poll_transmit() {
+                        self.out.push_back(b);
+                    }
+                    if !h.is_complete() {
+                        return Ok(None);
+                    }
+                    let kind = h.kind();
+                    self.hs = Hs::Done(kind);
+                    return Ok(Some(Input::HandshakeDone(kind)));
+                }
+                Hs::Client(h) => {
+                    h.handle_input(&mut self.in_buf, &mut self.rng)?;
+                    while let Some(b) = h.poll_transmit() {
+                        self.out.push_back(b);
+                    }
+                    if !h.is_complete() {
+                        return Ok(None);
+                    }
+                    let kind = h.kind();
+                    self.hs = Hs::Done(kind);
+                    return Ok(Some(Input::HandshakeDone(kind)));
+                }
+                Hs::Done(_) => break,
+            }
+        }
+        let msg = self.decoder.decode(&mut self.in_buf)?;
+        self.maybe_ack();
+        Ok(msg.map(Input::Message))
+    }
+
+    fn maybe_ack(&mut self) {
+        if self.peer_window == 0 {
+            return;
+        }
+        let received = self.decoder.bytes_consumed();
+        if received.saturating_sub(self.last_ack) >= u64::from(self.peer_window) {
+            self.last_ack = received;
+            // The sequence number is the byte count modulo 2^32 (§5.4.3).
+            let seq = received as u32;
+            self.send_control(&ProtocolControl::Acknowledgement { sequence: seq });
+        }
+    }
+
+    /// Apply a protocol control message from the peer. Returns an acknowledgement sequence
+    /// number when the message was an Acknowledgement.
+    pub(crate) fn on_protocol_control(&mut self, pc: &ProtocolControl) {
+        match pc {
+            // The chunk decoder already applied Set Chunk Size and Abort.
+            ProtocolControl::SetChunkSize(_) | ProtocolControl::Abort { .. } => {}
+            ProtocolControl::Acknowledgement { .. } => {}
+            ProtocolControl::WindowAckSize(size) => {
+                self.peer_window = *size;
+            }
+            ProtocolControl::SetPeerBandwidth { size, limit } => {
+                // §5.4.5: the receiver limits its output bandwidth and answers with a Window
+                // Acknowledgement Size if the window differs from the last one it sent. A dynamic
+                // limit is treated as hard if the previous limit was hard; we keep no rate
+                // limiter, so only the window matters.
+                let size = match *limit {
+                    LimitType::SOFT => self
+                        .peer_bandwidth
+                        .map_or(*size, |prev| prev.min(*size)),
+                    _ => *size,
+                };
+                self.peer_bandwidth = Some(size);
+                if size != self.our_window && size > 0 {
+                    self.our_window = size;
+                    self.send_control(&ProtocolControl::WindowAckSize(size));
+                }
+            }
+        }
+    }
+
+    fn flush_scratch(&mut self) {
+        if !self.scratch.is_empty() {
+            self.out.push_back(self.scratch.split().freeze());
+        }
+    }
+
+    /// Send a small message (control, command, data): serialised into the shared scratch buffer.
+    pub(crate) fn send_small(&mut self, msg: &RawMessage) {
+        self.encoder.encode(msg, &mut self.scratch);
+    }
+
+    /// Send a media message without copying its payload.
+    pub(crate) fn send_media(&mut self, msg: &RawMessage) {
+        if msg.payload.len() <= 256 {
+            self.send_small(msg);
+            return;
+        }
+        self.flush_scratch();
+        self.segs.clear();
+        self.encoder.encode_vectored(msg, &mut self.segs);
+        self.out.extend(self.segs.drain(..));
+    }
+
+    pub(crate) fn send_control(&mut self, pc: &ProtocolControl) {
+        self.send_small(&pc.to_raw());
+        if let ProtocolControl::SetChunkSize(size) = pc {
+            self.encoder.set_chunk_size(*size);
+        }
+    }
+
+    pub(crate) fn send_user_control(&mut self, ev: &UserControlEvent) {
+        self.send_small(&ev.to_raw());
+    }
+
+    pub(crate) fn send_command(
+        &mut self,
+        chunk_stream: u32,
+        stream_id: u32,
+        cmd: &CommandMessage,
+        amf3: bool,
+    ) {
+        let msg = RawMessage {
+            csid: chunk_stream,
+            timestamp: Timestamp::ZERO,
+            type_id: if amf3 {
+                MessageType::COMMAND_AMF3
+            } else {
+                MessageType::COMMAND_AMF0
+            },
+            stream_id,
+            payload: cmd.encode(amf3),
+        };
+        self.send_small(&msg);
+    }
+
+    pub(crate) fn send_data(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) {
+        let msg = RawMessage {
+            csid: csid::STREAM,
+            timestamp,
+            type_id: MessageType::DATA_AMF0,
+            stream_id,
+            payload,
+        };
+        self.send_media(&msg);
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(b) = self.out.pop_front() {
+            return Some(b);
+        }
+        if self.scratch.is_empty() {
+            None
+        } else {
+            Some(self.scratch.split().freeze())
+        }
+    }
+
+    /// Move every pending buffer into `out` (for one vectored write).
+    pub(crate) fn drain_transmit(&mut self, out: &mut Vec<Bytes>) {
+        out.extend(self.out.drain(..));
+        if !self.scratch.is_empty() {
+            out.push(self.scratch.split().freeze());
+        }
+    }
+
+    pub(crate) fn has_transmit(&self) -> bool {
+        !self.out.is_empty() || !self.scratch.is_empty()
+    }
+
+    pub(crate) fn bytes_received(&self) -> u64 {
+        self.decoder.bytes_consumed()
+    }
+
+    pub(crate) fn out_chunk_size(&self) -> u32 {
+        self.encoder.chunk_size()
+    }
+
+    pub(crate) fn in_chunk_size(&self) -> u32 {
+        self.decoder.chunk_size()
+    }
+}

@@ -1,0 +1,1250 @@
+//! The server end of an RTMP connection (RTMP 1.0 §7.2 and §7.3 message exchange examples):
+//! handshake, `connect`, `createStream`, then publish or play on message streams.
+//!
+//! Decisions that belong to the application — whether a connect, publish or play is allowed —
+//! are raised as events carrying a [`RequestId`] and answered with `accept_*` / `reject_*`.
+//! Everything else (protocol control, pings, `_checkbw`, FMLE's releaseStream/FCPublish
+//! courtesies, pause notifications) is answered by the session itself.
+
+use super::conn::{Conn, Hs, Input};
+use super::{csid, SessionError};
+use crate::chunk::ChunkLimits;
+use crate::command::{
+    codes, Command, CommandMessage, ConnectCommand, ConnectResponse, PlayArgs, PublishMode,
+    StatusInfo,
+};
+use crate::handshake::{HandshakeKind, ServerHandshake};
+use crate::message::{
+    split_aggregate, AggregateLimits, LimitType, ProtocolControl, SharedObjectMessage,
+    UserControlEvent,
+};
+use crate::types::{MessageType, RawMessage, Timestamp};
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use sluice_amf::{amf0_encode_all, Amf0Object, Amf0Value, AmfLimits};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+/// Server session settings. Every limit applies to what the peer controls.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Chunk stream limits (chunk size, message size, chunk streams, buffered bytes).
+    pub chunk: ChunkLimits,
+    /// AMF decoding limits for commands and data (nesting depth, element counts).
+    pub amf: AmfLimits,
+    /// Aggregate message limits.
+    pub aggregate: AggregateLimits,
+    /// Most message streams (createStream) one connection may hold. Default 16.
+    pub max_streams: u32,
+    /// Chunk size announced after connect for everything we send. Default 4096.
+    pub chunk_size: u32,
+    /// Window Acknowledgement Size announced to the client. Default 2 500 000.
+    pub window_ack_size: u32,
+    /// Set Peer Bandwidth sent to the client (dynamic limit). Default 2 500 000.
+    pub peer_bandwidth: u32,
+    /// Whether to send onBWDone after connect (Flash clients wait for it). Default true.
+    pub send_bw_done: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            chunk: ChunkLimits::default(),
+            amf: AmfLimits::default(),
+            aggregate: AggregateLimits::default(),
+            max_streams: 16,
+            chunk_size: 4096,
+            window_ack_size: 2_500_000,
+            peer_bandwidth: 2_500_000,
+            send_bw_done: true,
+        }
+    }
+}
+
+/// Identifies a request awaiting the application's decision.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Something the application must know about or decide.
+#[derive(Debug, Clone)]
+pub enum ServerEvent {
+    /// The handshake finished (`None` kind only if the handshake did not report one).
+    HandshakeComplete(Option<HandshakeKind>),
+    /// A client asks to connect: answer with `accept_connect` or `reject_connect`.
+    ConnectRequest {
+        /// The request to answer.
+        request: RequestId,
+        /// The connect command.
+        command: Box<ConnectCommand>,
+    },
+    /// A message stream was created (answered automatically).
+    StreamCreated {
+        /// The new message stream id.
+        stream_id: u32,
+    },
+    /// FMLE-style `releaseStream` / `FCPublish` / `FCUnpublish` (answered automatically).
+    FmleCommand {
+        /// `releaseStream`, `FCPublish` or `FCUnpublish`.
+        command: &'static str,
+        /// The stream name argument.
+        name: String,
+    },
+    /// A client asks to publish: answer with `accept_publish` or `reject_publish`.
+    PublishRequest {
+        /// The request to answer.
+        request: RequestId,
+        /// Message stream the publish arrived on.
+        stream_id: u32,
+        /// Publishing name (with any query string).
+        name: String,
+        /// live / record / append.
+        mode: PublishMode,
+    },
+    /// A client asks to play: answer with `accept_play` or `reject_play`.
+    PlayRequest {
+        /// The request to answer.
+        request: RequestId,
+        /// Message stream the play arrived on.
+        stream_id: u32,
+        /// play arguments.
+        args: PlayArgs,
+        /// true when the request came from `play2`.
+        play2: bool,
+    },
+    /// Audio from a publisher.
+    Audio {
+        /// Message stream id.
+        stream_id: u32,
+        /// Timestamp.
+        timestamp: Timestamp,
+        /// The audio tag body.
+        payload: Bytes,
+    },
+    /// Video from a publisher.
+    Video {
+        /// Message stream id.
+        stream_id: u32,
+        /// Timestamp.
+        timestamp: Timestamp,
+        /// The video tag body.
+        payload: Bytes,
+    },
+    /// A data message (`@setDataFrame`, `onMetaData`, `onTextData`, ...) from a publisher.
+    Data {
+        /// Message stream id.
+        stream_id: u32,
+        /// Timestamp.
+        timestamp: Timestamp,
+        /// The first value of the body when it is a string (the handler name).
+        name: String,
+        /// The AMF0 body (AMF3 data messages have their format byte removed).
+        payload: Bytes,
+    },
+    /// A publisher stopped (FCUnpublish, closeStream or deleteStream on its stream).
+    PublishStopped {
+        /// Message stream id.
+        stream_id: u32,
+    },
+    /// A player stopped (closeStream or deleteStream on its stream).
+    PlayStopped {
+        /// Message stream id.
+        stream_id: u32,
+    },
+    /// A message stream was deleted (after any Publish/PlayStopped for it).
+    StreamDeleted {
+        /// Message stream id.
+        stream_id: u32,
+    },
+    /// A player paused or resumed (already answered with Pause/Unpause.Notify).
+    Pause {
+        /// Message stream id.
+        stream_id: u32,
+        /// true = paused.
+        paused: bool,
+        /// Position the client reported, ms.
+        position_ms: f64,
+    },
+    /// A player asked to seek (answered with Seek.Notify; live streams ignore the position).
+    Seek {
+        /// Message stream id.
+        stream_id: u32,
+        /// Requested position, ms.
+        position_ms: f64,
+    },
+    /// receiveAudio / receiveVideo changed (applied by the session's send functions).
+    ReceiveChanged {
+        /// Message stream id.
+        stream_id: u32,
+        /// Audio enabled.
+        audio: bool,
+        /// Video enabled.
+        video: bool,
+    },
+    /// The client set its buffer length.
+    SetBufferLength {
+        /// Message stream id.
+        stream_id: u32,
+        /// Buffer length, ms.
+        buffer_ms: u32,
+    },
+    /// `getStreamLength`: answer with `respond_stream_length`.
+    StreamLengthRequest {
+        /// The request to answer.
+        request: RequestId,
+        /// Stream name.
+        name: String,
+    },
+    /// A remote procedure call the session does not handle: answer with `respond_call` or
+    /// `respond_call_error` if the transaction id is non-zero.
+    Call {
+        /// The request to answer.
+        request: RequestId,
+        /// Message stream it arrived on.
+        stream_id: u32,
+        /// The call.
+        command: CommandMessage,
+    },
+    /// A shared object message.
+    SharedObject {
+        /// The message.
+        message: SharedObjectMessage,
+        /// Whether it came as type 16 (AMF3 variant).
+        amf3: bool,
+    },
+    /// The client acknowledged this many bytes (sequence number of its Acknowledgement).
+    Acknowledgement(u32),
+    /// Answer to our `send_ping`.
+    PingResponse(u32),
+    /// The client closed the NetConnection (`close`).
+    CloseRequested,
+    /// A message was ignored because it is not valid in the current state or of an unknown
+    /// type; the connection goes on.
+    Ignored {
+        /// Type of the ignored message.
+        type_id: MessageType,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum StreamState {
+    Idle,
+    PublishPending,
+    Publishing,
+    PlayPending,
+    Playing,
+}
+
+#[derive(Debug)]
+struct MsgStream {
+    state: StreamState,
+    receive_audio: bool,
+    receive_video: bool,
+    paused: bool,
+    /// Video is held back until a keyframe (after a pause or receiveVideo(true)).
+    wait_keyframe: bool,
+}
+
+impl MsgStream {
+    fn new() -> Self {
+        MsgStream {
+            state: StreamState::Idle,
+            receive_audio: true,
+            receive_video: true,
+            paused: false,
+            wait_keyframe: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Pending {
+    Connect { transaction_id: f64, amf3: bool },
+    Publish { stream_id: u32, transaction_id: f64, name: String },
+    Play { stream_id: u32, reset: bool, name: String },
+    StreamLength { transaction_id: f64, amf3: bool },
+    Call { transaction_id: f64, stream_id: u32, amf3: bool },
+}
+
+#[derive(Debug, PartialEq)]
+enum ConnState {
+    Handshake,
+    AwaitConnect,
+    ConnectPending,
+    Connected,
+}
+
+/// The server end of one RTMP connection.
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    conn: Conn,
+    state: ConnState,
+    events: VecDeque<ServerEvent>,
+    streams: HashMap<u32, MsgStream>,
+    pending: HashMap<u64, Pending>,
+    next_request: u64,
+    /// The client connected with objectEncoding 3.
+    amf3_client: bool,
+    app: String,
+}
+
+impl ServerSession {
+    /// A session awaiting the client's C0+C1.
+    pub fn new(config: ServerConfig, rng: &mut impl RngCore) -> Self {
+        let mut seeded = rand::rngs::StdRng::from_rng(&mut *rng)
+            .unwrap_or_else(|_| rand::rngs::StdRng::seed_from_u64(rng.next_u64()));
+        let hs = ServerHandshake::new(&mut seeded);
+        let conn = Conn::new(Hs::Server(Box::new(hs)), seeded, config.chunk.clone());
+        ServerSession {
+            config,
+            conn,
+            state: ConnState::Handshake,
+            events: VecDeque::new(),
+            streams: HashMap::new(),
+            pending: HashMap::new(),
+            next_request: 1,
+            amf3_client: false,
+            app: String::new(),
+        }
+    }
+
+    /// Feed bytes received from the client. `Err` means the client broke the protocol (or a
+    /// limit): log the error and close the connection.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.conn.append_input(data)?;
+        while let Some(input) = self.conn.next_input()? {
+            match input {
+                Input::HandshakeDone(kind) => {
+                    self.state = ConnState::AwaitConnect;
+                    self.events.push_back(ServerEvent::HandshakeComplete(kind));
+                }
+                Input::Message(msg) => self.on_message(msg)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next buffer to write to the client, if any.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.conn.poll_transmit()
+    }
+
+    /// Move every pending output buffer into `out` (for one vectored write).
+    pub fn drain_transmit(&mut self, out: &mut Vec<Bytes>) {
+        self.conn.drain_transmit(out);
+    }
+
+    /// Whether output is waiting.
+    pub fn has_transmit(&self) -> bool {
+        self.conn.has_transmit()
+    }
+
+    /// The application name from connect (empty before connect).
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Bytes received from the client after the handshake.
+    pub fn bytes_received(&self) -> u64 {
+        self.conn.bytes_received()
+    }
+
+    /// The handshake form the client used, once complete.
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        self.conn.handshake_kind()
+    }
+
+    /// Whether connect has been accepted.
+    pub fn is_connected(&self) -> bool {
+        self.state == ConnState::Connected
+    }
+
+    /// Current chunk sizes (ours, the client's).
+    pub fn chunk_sizes(&self) -> (u32, u32) {
+        (self.conn.out_chunk_size(), self.conn.in_chunk_size())
+    }
+
+    fn new_request(&mut self, p: Pending) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.pending.insert(id, p);
+        RequestId(id)
+    }
+
+    fn take_request(&mut self, request: RequestId) -> Result<Pending, SessionError> {
+        self.pending
+            .remove(&request.0)
+            .ok_or(SessionError::UnknownRequest(request.0))
+    }
+
+    fn on_message(&mut self, msg: RawMessage) -> Result<(), SessionError> {
+        match msg.type_id {
+            t if t.is_protocol_control() => {
+                let pc = ProtocolControl::decode(t, &msg.payload)?;
+                self.conn.on_protocol_control(&pc);
+                if let ProtocolControl::Acknowledgement { sequence } = pc {
+                    self.events.push_back(ServerEvent::Acknowledgement(sequence));
+                }
+            }
+            MessageType::USER_CONTROL => {
+                let ev = UserControlEvent::decode(&msg.payload)?;
+                self.on_user_control(ev);
+            }
+            MessageType::COMMAND_AMF0 | MessageType::COMMAND_AMF3 => {
+                let amf3 = msg.type_id == MessageType::COMMAND_AMF3;
+                let cmd = CommandMessage::decode(&msg.payload, amf3, &self.config.amf)?;
+                self.on_command(msg.stream_id, cmd, amf3)?;
+            }
+            MessageType::AUDIO | MessageType::VIDEO => self.on_media(msg),
+            MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(msg),
+            MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3 => {
+                let amf3 = msg.type_id == MessageType::SHARED_OBJECT_AMF3;
+                if self.state != ConnState::Connected {
+                    return Err(SessionError::Protocol("shared object message before connect"));
+                }
+                let message = SharedObjectMessage::decode(&msg.payload, amf3)?;
+                self.events
+                    .push_back(ServerEvent::SharedObject { message, amf3 });
+            }
+            MessageType::AGGREGATE => {
+                for sub in split_aggregate(&msg, &self.config.aggregate)? {
+                    match sub.type_id {
+                        MessageType::AUDIO | MessageType::VIDEO => self.on_media(sub),
+                        MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(sub),
+                        other => self.events.push_back(ServerEvent::Ignored {
+                            type_id: other,
+                            reason: "aggregate sub-message that is not audio, video or data",
+                        }),
+                    }
+                }
+            }
+            other => self.events.push_back(ServerEvent::Ignored {
+                type_id: other,
+                reason: "unknown message type",
+            }),
+        }
+        Ok(())
+    }
+
+    fn on_user_control(&mut self, ev: UserControlEvent) {
+        match ev {
+            UserControlEvent::PingRequest(ts) => {
+                self.conn
+                    .send_user_control(&UserControlEvent::PingResponse(ts));
+            }
+            UserControlEvent::PingResponse(ts) => {
+                self.events.push_back(ServerEvent::PingResponse(ts));
+            }
+            UserControlEvent::SetBufferLength {
+                stream_id,
+                buffer_ms,
+            } => self.events.push_back(ServerEvent::SetBufferLength {
+                stream_id,
+                buffer_ms,
+            }),
+            // Other events are server-to-client; a client sending them is harmless.
+            _ => {}
+        }
+    }
+
+    fn is_publishing(&self, stream_id: u32) -> bool {
+        self.streams
+            .get(&stream_id)
+            .is_some_and(|s| s.state == StreamState::Publishing)
+    }
+
+    fn on_media(&mut self, msg: RawMessage) {
+        if !self.is_publishing(msg.stream_id) {
+            self.events.push_back(ServerEvent::Ignored {
+                type_id: msg.type_id,
+                reason: "media on a message stream that is not publishing",
+            });
+            return;
+        }
+        let ev = if msg.type_id == MessageType::AUDIO {
+            ServerEvent::Audio {
+                stream_id: msg.stream_id,
+                timestamp: msg.timestamp,
+                payload: msg.payload,
+            }
+        } else {
+            ServerEvent::Video {
+                stream_id: msg.stream_id,
+                timestamp: msg.timestamp,
+                payload: msg.payload,
+            }
+        };
+        self.events.push_back(ev);
+    }
+
+    fn on_data(&mut self, msg: RawMessage) {
+        let mut payload = msg.payload;
+        if msg.type_id == MessageType::DATA_AMF3 && !payload.is_empty() {
+            // AMF3 data messages carry the same leading format byte as AMF3 commands.
+            payload = payload.slice(1..);
+        }
+        if !self.is_publishing(msg.stream_id) {
+            self.events.push_back(ServerEvent::Ignored {
+                type_id: msg.type_id,
+                reason: "data message on a message stream that is not publishing",
+            });
+            return;
+        }
+        let name = sluice_amf::Amf0Decoder::with_limits(&payload, self.config.amf.clone())
+            .decode()
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.events.push_back(ServerEvent::Data {
+            stream_id: msg.stream_id,
+            timestamp: msg.timestamp,
+            name,
+            payload,
+        });
+    }
+
+    fn reply(&mut self, stream_id: u32, cmd: &Command, amf3: bool) {
+        let chunk_stream = if stream_id == 0 {
+            csid::COMMAND
+        } else {
+            csid::STREAM
+        };
+        self.conn
+            .send_command(chunk_stream, stream_id, &cmd.to_message(), amf3);
+    }
+
+    /// Send an onStatus on `stream_id`.
+    pub fn send_status(&mut self, stream_id: u32, info: StatusInfo) {
+        let amf3 = self.amf3_client;
+        self.reply(stream_id, &Command::OnStatus(info), amf3);
+    }
+
+    fn on_command(
+        &mut self,
+        stream_id: u32,
+        msg: CommandMessage,
+        amf3: bool,
+    ) -> Result<(), SessionError> {
+        let tid = msg.transaction_id;
+        let cmd = Command::parse(msg)?;
+        if let Command::Connect(c) = cmd {
+            if self.state != ConnState::AwaitConnect {
+                return Err(SessionError::Protocol("connect sent twice"));
+            }
+            self.state = ConnState::ConnectPending;
+            self.amf3_client = c.wants_amf3();
+            self.app = c.app.clone();
+            let request = self.new_request(Pending::Connect {
+                transaction_id: c.transaction_id,
+                amf3,
+            });
+            self.events.push_back(ServerEvent::ConnectRequest {
+                request,
+                command: Box::new(c),
+            });
+            return Ok(());
+        }
+        if self.state != ConnState::Connected {
+            if matches!(cmd, Command::Close) {
+                self.events.push_back(ServerEvent::CloseRequested);
+                return Ok(());
+            }
+            // Commands before connect was accepted: answer with an error rather than act.
+            if tid != 0.0 {
+                let err = Command::error(
+                    tid,
+                    StatusInfo::error(codes::CALL_FAILED, "not connected"),
+                );
+                self.reply(0, &err, amf3);
+            }
+            self.events.push_back(ServerEvent::Ignored {
+                type_id: MessageType::COMMAND_AMF0,
+                reason: "command before connect was accepted",
+            });
+            return Ok(());
+        }
+        match cmd {
+            Command::Connect(_) => unreachable_connect(),
+            Command::Close => self.events.push_back(ServerEvent::CloseRequested),
+            Command::CreateStream { transaction_id } => {
+                self.create_stream(transaction_id, amf3);
+            }
+            Command::DeleteStream { stream_id: sid } => self.delete_stream(sid),
+            Command::CloseStream => self.stop_stream(stream_id),
+            Command::ReleaseStream {
+                transaction_id,
+                name,
+            } => {
+                if transaction_id != 0.0 {
+                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                }
+                self.events.push_back(ServerEvent::FmleCommand {
+                    command: "releaseStream",
+                    name,
+                });
+            }
+            Command::FcPublish {
+                transaction_id,
+                name,
+            } => {
+                if transaction_id != 0.0 {
+                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                }
+                let info = StatusInfo::status(codes::PUBLISH_START, name.clone());
+                let cmd = CommandMessage::new("onFCPublish", 0.0)
+                    .with_arg(Amf0Value::Object(info.to_object()));
+                self.conn.send_command(csid::COMMAND, 0, &cmd, amf3);
+                self.events.push_back(ServerEvent::FmleCommand {
+                    command: "FCPublish",
+                    name,
+                });
+            }
+            Command::FcUnpublish {
+                transaction_id,
+                name,
+            } => {
+                if transaction_id != 0.0 {
+                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                }
+                let info = StatusInfo::status(codes::UNPUBLISH_SUCCESS, name.clone());
+                let cmd = CommandMessage::new("onFCUnpublish", 0.0)
+                    .with_arg(Amf0Value::Object(info.to_object()));
+                self.conn.send_command(csid::COMMAND, 0, &cmd, amf3);
+                self.events.push_back(ServerEvent::FmleCommand {
+                    command: "FCUnpublish",
+                    name,
+                });
+                // FMLE sends FCUnpublish before closeStream; stop publishing here already so the
+                // stream is released as early as the client intends.
+                let publishing: Vec<u32> = self
+                    .streams
+                    .iter()
+                    .filter(|(_, s)| s.state == StreamState::Publishing)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if publishing.len() == 1 {
+                    self.stop_stream(publishing[0]);
+                }
+            }
+            Command::Publish {
+                transaction_id,
+                name,
+                mode,
+            } => self.on_publish(stream_id, transaction_id, name, mode, amf3),
+            Command::Play(args) => self.on_play(stream_id, args, false, amf3),
+            Command::Play2 { params } => {
+                let args = PlayArgs {
+                    name: params.get_str("streamName").unwrap_or_default().to_owned(),
+                    start: params.get_number("start").unwrap_or(-2.0),
+                    duration: params.get_number("len").unwrap_or(-1.0),
+                    reset: params.get_str("transition") != Some("append"),
+                };
+                self.on_play(stream_id, args, true, amf3);
+            }
+            Command::Seek { position_ms } => {
+                if self.streams.contains_key(&stream_id) {
+                    self.send_status(
+                        stream_id,
+                        StatusInfo::status(codes::SEEK_NOTIFY, "Seeking.")
+                            .with("details", position_ms),
+                    );
+                    self.events.push_back(ServerEvent::Seek {
+                        stream_id,
+                        position_ms,
+                    });
+                }
+            }
+            Command::Pause { pause, position_ms } => {
+                if let Some(s) = self.streams.get_mut(&stream_id) {
+                    s.paused = pause;
+                    if !pause {
+                        s.wait_keyframe = true;
+                    }
+                    let info = if pause {
+                        StatusInfo::status(codes::PAUSE_NOTIFY, "Paused.")
+                    } else {
+                        StatusInfo::status(codes::UNPAUSE_NOTIFY, "Unpaused.")
+                    };
+                    self.send_status(stream_id, info);
+                    self.events.push_back(ServerEvent::Pause {
+                        stream_id,
+                        paused: pause,
+                        position_ms,
+                    });
+                }
+            }
+            Command::ReceiveAudio(on) | Command::ReceiveVideo(on) => {
+                let is_audio = matches!(cmd, Command::ReceiveAudio(_));
+                if let Some(s) = self.streams.get_mut(&stream_id) {
+                    if is_audio {
+                        s.receive_audio = on;
+                    } else {
+                        if on && !s.receive_video {
+                            s.wait_keyframe = true;
+                        }
+                        s.receive_video = on;
+                    }
+                    let (audio, video) = (s.receive_audio, s.receive_video);
+                    self.events.push_back(ServerEvent::ReceiveChanged {
+                        stream_id,
+                        audio,
+                        video,
+                    });
+                }
+            }
+            Command::GetStreamLength {
+                transaction_id,
+                name,
+            } => {
+                let request = self.new_request(Pending::StreamLength {
+                    transaction_id,
+                    amf3,
+                });
+                self.events
+                    .push_back(ServerEvent::StreamLengthRequest { request, name });
+            }
+            Command::CheckBw { transaction_id } => {
+                self.reply(0, &Command::result(transaction_id, vec![]), amf3);
+            }
+            // Client-side notifications and responses a client has no reason to send; harmless.
+            Command::OnBwDone | Command::OnStatus(_) | Command::Result { .. } | Command::Error { .. } => {}
+            Command::Call(command) => {
+                let request = self.new_request(Pending::Call {
+                    transaction_id: command.transaction_id,
+                    stream_id,
+                    amf3,
+                });
+                self.events.push_back(ServerEvent::Call {
+                    request,
+                    stream_id,
+                    command,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn create_stream(&mut self, transaction_id: f64, amf3: bool) {
+        if self.streams.len() as u32 >= self.config.max_streams {
+            let err = Command::error(
+                transaction_id,
+                StatusInfo::error(codes::CALL_FAILED, "too many streams on this connection"),
+            );
+            self.reply(0, &err, amf3);
+            return;
+        }
+        let mut id = 1u32;
+        while self.streams.contains_key(&id) {
+            id += 1;
+        }
+        self.streams.insert(id, MsgStream::new());
+        self.reply(
+            0,
+            &Command::result(transaction_id, vec![Amf0Value::Number(f64::from(id))]),
+            amf3,
+        );
+        self.events
+            .push_back(ServerEvent::StreamCreated { stream_id: id });
+    }
+
+    fn stop_stream(&mut self, stream_id: u32) {
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut s.state, StreamState::Idle);
+        match old {
+            StreamState::Publishing | StreamState::PublishPending => {
+                if old == StreamState::Publishing {
+                    self.send_status(
+                        stream_id,
+                        StatusInfo::status(codes::UNPUBLISH_SUCCESS, "Stopped publishing."),
+                    );
+                }
+                self.pending.retain(|_, p| !matches!(p, Pending::Publish { stream_id: s, .. } if *s == stream_id));
+                self.events
+                    .push_back(ServerEvent::PublishStopped { stream_id });
+            }
+            StreamState::Playing | StreamState::PlayPending => {
+                self.pending.retain(|_, p| !matches!(p, Pending::Play { stream_id: s, .. } if *s == stream_id));
+                self.events.push_back(ServerEvent::PlayStopped { stream_id });
+            }
+            StreamState::Idle => {}
+        }
+    }
+
+    fn delete_stream(&mut self, stream_id: u32) {
+        if self.streams.contains_key(&stream_id) {
+            self.stop_stream(stream_id);
+            self.streams.remove(&stream_id);
+            self.events
+                .push_back(ServerEvent::StreamDeleted { stream_id });
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        stream_id: u32,
+        transaction_id: f64,
+        name: String,
+        mode: PublishMode,
+        _amf3: bool,
+    ) {
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            self.send_status(
+                stream_id,
+                StatusInfo::error(codes::STREAM_FAILED, "publish on a stream that was not created"),
+            );
+            return;
+        };
+        if s.state != StreamState::Idle {
+            self.send_status(
+                stream_id,
+                StatusInfo::error(codes::PUBLISH_BAD_NAME, "stream is already in use"),
+            );
+            return;
+        }
+        s.state = StreamState::PublishPending;
+        let request = self.new_request(Pending::Publish {
+            stream_id,
+            transaction_id,
+            name: name.clone(),
+        });
+        self.events.push_back(ServerEvent::PublishRequest {
+            request,
+            stream_id,
+            name,
+            mode,
+        });
+    }
+
+    fn on_play(&mut self, stream_id: u32, args: PlayArgs, play2: bool, _amf3: bool) {
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            self.send_status(
+                stream_id,
+                StatusInfo::error(codes::PLAY_FAILED, "play on a stream that was not created"),
+            );
+            return;
+        };
+        if matches!(s.state, StreamState::Publishing | StreamState::PublishPending) {
+            self.send_status(
+                stream_id,
+                StatusInfo::error(codes::PLAY_FAILED, "stream is publishing"),
+            );
+            return;
+        }
+        if s.state == StreamState::Playing && !play2 {
+            // A new play on a playing stream replaces it (reset semantics).
+            self.events.push_back(ServerEvent::PlayStopped { stream_id });
+        }
+        s.state = StreamState::PlayPending;
+        let request = self.new_request(Pending::Play {
+            stream_id,
+            reset: args.reset,
+            name: args.name.clone(),
+        });
+        self.events.push_back(ServerEvent::PlayRequest {
+            request,
+            stream_id,
+            args,
+            play2,
+        });
+    }
+
+    /// Accept a connect: sends Window Acknowledgement Size, Set Peer Bandwidth, Set Chunk Size,
+    /// the `_result` (echoing the client's objectEncoding) and onBWDone.
+    pub fn accept_connect(
+        &mut self,
+        request: RequestId,
+        mut response: ConnectResponse,
+    ) -> Result<(), SessionError> {
+        let Pending::Connect {
+            transaction_id,
+            amf3,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        self.conn.our_window = self.config.window_ack_size;
+        self.conn
+            .send_control(&ProtocolControl::WindowAckSize(self.config.window_ack_size));
+        self.conn.send_control(&ProtocolControl::SetPeerBandwidth {
+            size: self.config.peer_bandwidth,
+            limit: LimitType::DYNAMIC,
+        });
+        self.conn
+            .send_control(&ProtocolControl::SetChunkSize(self.config.chunk_size));
+        response.object_encoding = if self.amf3_client { 3.0 } else { 0.0 };
+        self.conn.send_command(
+            csid::COMMAND,
+            0,
+            &response.to_message(transaction_id),
+            amf3,
+        );
+        if self.config.send_bw_done {
+            self.conn.send_command(
+                csid::COMMAND,
+                0,
+                &Command::OnBwDone.to_message(),
+                amf3,
+            );
+        }
+        self.state = ConnState::Connected;
+        Ok(())
+    }
+
+    /// Reject a connect with `NetConnection.Connect.Rejected`; the driver should then close.
+    pub fn reject_connect(
+        &mut self,
+        request: RequestId,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        let Pending::Connect {
+            transaction_id,
+            amf3,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        let err = Command::error(
+            transaction_id,
+            StatusInfo::error(codes::CONNECT_REJECTED, description),
+        );
+        self.reply(0, &err, amf3);
+        self.conn.close();
+        Ok(())
+    }
+
+    /// Accept a publish: StreamBegin and `NetStream.Publish.Start`.
+    pub fn accept_publish(&mut self, request: RequestId) -> Result<(), SessionError> {
+        let Pending::Publish {
+            stream_id, name, ..
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.state = StreamState::Publishing;
+        }
+        self.conn
+            .send_user_control(&UserControlEvent::StreamBegin(stream_id));
+        self.send_status(
+            stream_id,
+            StatusInfo::status(codes::PUBLISH_START, format!("{name} is now published."))
+                .with("details", name.as_str()),
+        );
+        Ok(())
+    }
+
+    /// Reject a publish with the given status code (e.g. [`codes::PUBLISH_BAD_NAME`]).
+    pub fn reject_publish(
+        &mut self,
+        request: RequestId,
+        code: &str,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        let Pending::Publish { stream_id, .. } = self.take_request(request)? else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.state = StreamState::Idle;
+        }
+        self.send_status(stream_id, StatusInfo::error(code, description));
+        Ok(())
+    }
+
+    /// Accept a play: StreamBegin, `NetStream.Play.Reset` (if requested), `NetStream.Play.Start`
+    /// and `|RtmpSampleAccess`. The application then sends metadata, sequence headers and media.
+    pub fn accept_play(&mut self, request: RequestId) -> Result<(), SessionError> {
+        let Pending::Play {
+            stream_id,
+            reset,
+            name,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.state = StreamState::Playing;
+            s.paused = false;
+            s.wait_keyframe = false;
+        }
+        self.conn
+            .send_user_control(&UserControlEvent::StreamBegin(stream_id));
+        if reset {
+            self.send_status(
+                stream_id,
+                StatusInfo::status(codes::PLAY_RESET, format!("Playing and resetting {name}."))
+                    .with("details", name.as_str()),
+            );
+        }
+        self.send_status(
+            stream_id,
+            StatusInfo::status(codes::PLAY_START, format!("Started playing {name}."))
+                .with("details", name.as_str()),
+        );
+        let access = amf0_encode_all(&[
+            Amf0Value::String("|RtmpSampleAccess".into()),
+            Amf0Value::Boolean(true),
+            Amf0Value::Boolean(true),
+        ]);
+        self.conn.send_data(stream_id, Timestamp::ZERO, access);
+        Ok(())
+    }
+
+    /// Reject a play (e.g. [`codes::PLAY_STREAM_NOT_FOUND`]).
+    pub fn reject_play(
+        &mut self,
+        request: RequestId,
+        code: &str,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        let Pending::Play { stream_id, .. } = self.take_request(request)? else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.state = StreamState::Idle;
+        }
+        self.send_status(stream_id, StatusInfo::error(code, description));
+        Ok(())
+    }
+
+    /// Answer a `getStreamLength` (seconds; 0 for live streams).
+    pub fn respond_stream_length(
+        &mut self,
+        request: RequestId,
+        seconds: f64,
+    ) -> Result<(), SessionError> {
+        let Pending::StreamLength {
+            transaction_id,
+            amf3,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        self.reply(
+            0,
+            &Command::result(transaction_id, vec![Amf0Value::Number(seconds)]),
+            amf3,
+        );
+        Ok(())
+    }
+
+    /// Answer a call with `_result` and the given values (nothing is sent for transaction 0).
+    pub fn respond_call(
+        &mut self,
+        request: RequestId,
+        values: Vec<Amf0Value>,
+    ) -> Result<(), SessionError> {
+        let Pending::Call {
+            transaction_id,
+            stream_id,
+            amf3,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if transaction_id != 0.0 {
+            self.reply(stream_id, &Command::result(transaction_id, values), amf3);
+        }
+        Ok(())
+    }
+
+    /// Answer a call with `_error` (nothing is sent for transaction 0).
+    pub fn respond_call_error(
+        &mut self,
+        request: RequestId,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        let Pending::Call {
+            transaction_id,
+            stream_id,
+            amf3,
+        } = self.take_request(request)?
+        else {
+            return Err(SessionError::UnknownRequest(request.0));
+        };
+        if transaction_id != 0.0 {
+            let err = Command::error(
+                transaction_id,
+                StatusInfo::error(codes::CALL_FAILED, description),
+            );
+            self.reply(stream_id, &err, amf3);
+        }
+        Ok(())
+    }
+
+    fn playing(&mut self, stream_id: u32) -> Option<&mut MsgStream> {
+        self.streams
+            .get_mut(&stream_id)
+            .filter(|s| s.state == StreamState::Playing && !s.paused)
+    }
+
+    /// Send audio to a player. Returns false (and sends nothing) when the stream is not playing,
+    /// is paused, or the player turned audio off.
+    pub fn send_audio(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) -> bool {
+        match self.playing(stream_id) {
+            Some(s) if s.receive_audio => {}
+            _ => return false,
+        }
+        self.conn.send_media(&RawMessage {
+            csid: csid::AUDIO,
+            timestamp,
+            type_id: MessageType::AUDIO,
+            stream_id,
+            payload,
+        });
+        true
+    }
+
+    /// Send video to a player. Returns false when not sent (not playing, paused, video off, or
+    /// waiting for a keyframe after resuming).
+    pub fn send_video(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) -> bool {
+        let Some(s) = self.playing(stream_id) else {
+            return false;
+        };
+        if !s.receive_video {
+            return false;
+        }
+        if s.wait_keyframe {
+            let info = sluice_flv::classify_video(&payload);
+            if info.is_keyframe || info.is_sequence_header {
+                s.wait_keyframe = false;
+            } else {
+                return false;
+            }
+        }
+        self.conn.send_media(&RawMessage {
+            csid: csid::VIDEO,
+            timestamp,
+            type_id: MessageType::VIDEO,
+            stream_id,
+            payload,
+        });
+        true
+    }
+
+    /// Send a data message (e.g. onMetaData) to a player. `payload` is an AMF0 body.
+    pub fn send_data(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) -> bool {
+        if self.playing(stream_id).is_none() {
+            return false;
+        }
+        self.conn.send_data(stream_id, timestamp, payload);
+        true
+    }
+
+    /// Send a user control event (e.g. StreamEOF, StreamBegin, StreamIsRecorded).
+    pub fn send_user_control(&mut self, event: UserControlEvent) {
+        self.conn.send_user_control(&event);
+    }
+
+    /// Send a Ping Request carrying `timestamp` (the driver's clock, ms); the client's answer
+    /// arrives as [`ServerEvent::PingResponse`].
+    pub fn send_ping(&mut self, timestamp: u32) {
+        self.conn
+            .send_user_control(&UserControlEvent::PingRequest(timestamp));
+    }
+
+    /// Tell a player its live stream stopped: `NetStream.Play.UnpublishNotify` and StreamEOF.
+    /// The stream stays in the playing state, so a later [`Self::notify_publish`] resumes it.
+    pub fn notify_unpublish(&mut self, stream_id: u32, name: &str) {
+        if !self.streams.contains_key(&stream_id) {
+            return;
+        }
+        self.send_status(
+            stream_id,
+            StatusInfo::status(codes::PLAY_UNPUBLISH_NOTIFY, format!("{name} is now unpublished."))
+                .with("details", name),
+        );
+        self.conn
+            .send_user_control(&UserControlEvent::StreamEof(stream_id));
+    }
+
+    /// Tell a waiting player its live stream (re)started: StreamBegin and
+    /// `NetStream.Play.PublishNotify`.
+    pub fn notify_publish(&mut self, stream_id: u32, name: &str) {
+        if !self.streams.contains_key(&stream_id) {
+            return;
+        }
+        self.conn
+            .send_user_control(&UserControlEvent::StreamBegin(stream_id));
+        self.send_status(
+            stream_id,
+            StatusInfo::status(codes::PLAY_PUBLISH_NOTIFY, format!("{name} is now published."))
+                .with("details", name),
+        );
+    }
+
+    /// Send a shared object message to the client.
+    pub fn send_shared_object(&mut self, message: &SharedObjectMessage, amf3: bool) {
+        let msg = RawMessage {
+            csid: csid::COMMAND,
+            timestamp: Timestamp::ZERO,
+            type_id: if amf3 {
+                MessageType::SHARED_OBJECT_AMF3
+            } else {
+                MessageType::SHARED_OBJECT_AMF0
+            },
+            stream_id: 0,
+            payload: message.encode(amf3),
+        };
+        self.conn.send_small(&msg);
+    }
+
+    /// Send an arbitrary command to the client (e.g. a server-initiated call).
+    pub fn send_command(&mut self, stream_id: u32, command: &CommandMessage) {
+        let amf3 = self.amf3_client;
+        let chunk_stream = if stream_id == 0 {
+            csid::COMMAND
+        } else {
+            csid::STREAM
+        };
+        self.conn.send_command(chunk_stream, stream_id, command, amf3);
+    }
+
+    /// Close the session: no further input is processed.
+    pub fn close(&mut self) {
+        self.conn.close();
+    }
+
+    /// Whether the session is closed (after `close` or a rejected connect).
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// Properties for the connect `_result` that advertise Enhanced RTMP support (the codecs we
+    /// pass through), for [`ConnectResponse::extra_properties`].
+    pub fn enhanced_rtmp_properties(client: &ConnectCommand) -> Amf0Object {
+        let mut o = Amf0Object::new();
+        if !client.fourcc_list.is_empty() {
+            o.insert(
+                "fourCcList",
+                Amf0Value::StrictArray(
+                    client
+                        .fourcc_list
+                        .iter()
+                        .map(|s| Amf0Value::String(s.clone()))
+                        .collect(),
+                ),
+            );
+        }
+        o
+    }
+}
+
+#[inline]
+fn unreachable_connect() {
+    // Connect is handled before the state check; this arm exists only for exhaustiveness.
+}

@@ -1,0 +1,246 @@
+//! Replays the handshake fuzz corpus (`fuzz/corpus/handshake/`) through the same driver as the
+//! fuzz target `fuzz/fuzz_targets/handshake.rs` (server fed C0 C1 C2; digest, strict digest and
+//! simple clients fed S0 S1 S2; several splittings that must agree), then checks what each seed
+//! is known to produce.
+//!
+//! The driver between the `BEGIN`/`END` markers is a copy of the fuzz target's; keep them in step.
+
+use std::path::PathBuf;
+
+// BEGIN shared driver (copy of fuzz/fuzz_targets/handshake.rs)
+use bytes::BytesMut;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sluice_rtmp::handshake::{
+    ClientHandshake, ClientHandshakeConfig, ClientHandshakeMode, HandshakeError, HandshakeKind,
+    ServerHandshake, HANDSHAKE_SIZE,
+};
+
+/// Piece sizes the input is cut into; `usize::MAX` feeds it whole.
+const STEPS: [usize; 4] = [usize::MAX, 1, 7, 1000];
+
+/// What one run produced.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    result: Result<(), HandshakeError>,
+    output: Vec<u8>,
+    leftover: Vec<u8>,
+    complete: bool,
+    kind: Option<HandshakeKind>,
+}
+
+enum Role {
+    Server,
+    Client(ClientHandshakeConfig),
+}
+
+fn run_once(data: &[u8], role: &Role, step: usize) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(0x5EED);
+    let mut buf = BytesMut::new();
+    let mut output = Vec::new();
+    let mut result = Ok(());
+    match role {
+        Role::Server => {
+            let mut hs = ServerHandshake::new(&mut rng);
+            for piece in data.chunks(step.max(1)) {
+                buf.extend_from_slice(piece);
+                result = hs.handle_input(&mut buf, &mut rng);
+                while let Some(out) = hs.poll_transmit() {
+                    output.extend_from_slice(&out);
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            Outcome {
+                result,
+                output,
+                leftover: buf.to_vec(),
+                complete: hs.is_complete(),
+                kind: hs.kind(),
+            }
+        }
+        Role::Client(config) => {
+            let mut hs = ClientHandshake::with_config(*config, &mut rng);
+            for piece in data.chunks(step.max(1)) {
+                buf.extend_from_slice(piece);
+                result = hs.handle_input(&mut buf, &mut rng);
+                while let Some(out) = hs.poll_transmit() {
+                    output.extend_from_slice(&out);
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            Outcome {
+                result,
+                output,
+                leftover: buf.to_vec(),
+                complete: hs.is_complete(),
+                kind: hs.kind(),
+            }
+        }
+    }
+}
+
+/// The roles every input is played against: the server, then clients in digest, strict digest
+/// and simple mode.
+fn roles() -> [Role; 4] {
+    [
+        Role::Server,
+        Role::Client(ClientHandshakeConfig {
+            mode: ClientHandshakeMode::Digest,
+            strict: false,
+        }),
+        Role::Client(ClientHandshakeConfig {
+            mode: ClientHandshakeMode::Digest,
+            strict: true,
+        }),
+        Role::Client(ClientHandshakeConfig {
+            mode: ClientHandshakeMode::Simple,
+            strict: false,
+        }),
+    ]
+}
+
+/// Runs every role (in [`roles`] order) in every splitting, checks the invariants and returns
+/// each role's outcome with the input fed whole.
+fn run(data: &[u8]) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    for role in &roles() {
+        let reference = run_once(data, role, STEPS[0]);
+        for &step in &STEPS[1..] {
+            // A split may change which call reports an error, never what is decided.
+            let split = run_once(data, role, step);
+            assert_eq!(split.result, reference.result, "step {step}");
+            assert_eq!(split.output, reference.output, "step {step}");
+            assert_eq!(split.complete, reference.complete, "step {step}");
+            assert_eq!(split.kind, reference.kind, "step {step}");
+            if reference.result.is_ok() {
+                assert_eq!(split.leftover, reference.leftover, "step {step}");
+            }
+        }
+        if reference.complete {
+            // Exactly the handshake is consumed: 1 + 2 * 1536 bytes; the rest is left.
+            assert_eq!(reference.leftover, data[1 + 2 * HANDSHAKE_SIZE..]);
+        }
+        outcomes.push(reference);
+    }
+    outcomes
+}
+
+// END shared driver
+
+use sluice_rtmp::handshake::DigestLayout;
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/handshake")
+}
+
+fn load(name: &str) -> Vec<u8> {
+    std::fs::read(corpus_dir().join(name)).unwrap_or_else(|e| panic!("corpus file {name}: {e}"))
+}
+
+const SERVER: usize = 0;
+const CLIENT_DIGEST: usize = 1;
+const CLIENT_STRICT: usize = 2;
+const CLIENT_SIMPLE: usize = 3;
+
+#[test]
+fn every_corpus_file_keeps_the_invariants() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let outcomes = run(&data);
+        assert_eq!(outcomes.len(), 4, "{}", path.display());
+        count += 1;
+    }
+    assert!(count >= 4, "the seed corpus has {count} files");
+}
+
+#[test]
+fn simple_c0c1c2_completes_simple() {
+    let o = run(&load("simple_c0c1c2"));
+    assert_eq!(o[SERVER].result, Ok(()));
+    assert!(o[SERVER].complete);
+    assert_eq!(o[SERVER].kind, Some(HandshakeKind::Simple));
+    assert_eq!(o[SERVER].output.len(), 1 + 2 * HANDSHAKE_SIZE);
+}
+
+#[test]
+fn digest_c0c1c2_completes_digest_and_keeps_the_chunk() {
+    for name in ["digest_c0c1c2", "digest_c0c1c2_then_chunk"] {
+        let data = load(name);
+        let o = run(&data);
+        assert!(o[SERVER].complete, "{name}");
+        assert_eq!(
+            o[SERVER].kind,
+            Some(HandshakeKind::Digest(DigestLayout::DigestFirst)),
+            "{name}"
+        );
+        assert_eq!(o[SERVER].leftover, data[3073..], "{name}");
+    }
+    let o = run(&load("digest_c0c1c2_then_chunk"));
+    assert_eq!(
+        o[SERVER].leftover[0], 0x03,
+        "the first chunk's basic header stays"
+    );
+}
+
+#[test]
+fn keyfirst_c0c1_is_answered_in_kind() {
+    let o = run(&load("keyfirst_c0c1"));
+    assert_eq!(o[SERVER].result, Ok(()));
+    assert!(!o[SERVER].complete);
+    assert_eq!(
+        o[SERVER].kind,
+        Some(HandshakeKind::Digest(DigestLayout::KeyFirst))
+    );
+    assert_eq!(o[SERVER].output.len(), 1 + 2 * HANDSHAKE_SIZE);
+}
+
+#[test]
+fn digest_s0s1s2_satisfies_even_the_strict_client() {
+    let o = run(&load("digest_s0s1s2"));
+    for role in [CLIENT_DIGEST, CLIENT_STRICT] {
+        assert_eq!(o[role].result, Ok(()));
+        assert!(o[role].complete);
+        assert_eq!(
+            o[role].kind,
+            Some(HandshakeKind::Digest(DigestLayout::DigestFirst))
+        );
+    }
+    assert!(o[CLIENT_SIMPLE].complete);
+    assert_eq!(o[CLIENT_SIMPLE].kind, Some(HandshakeKind::Simple));
+}
+
+#[test]
+fn simple_s0s1s2_completes_every_client() {
+    let o = run(&load("simple_s0s1s2"));
+    for role in [CLIENT_DIGEST, CLIENT_STRICT, CLIENT_SIMPLE] {
+        assert!(o[role].complete);
+        assert_eq!(o[role].kind, Some(HandshakeKind::Simple));
+    }
+}
+
+#[test]
+fn rejected_and_short_seeds() {
+    let o = run(&load("rtmpe_c0c1"));
+    assert_eq!(
+        o[SERVER].result,
+        Err(HandshakeError::EncryptedNotSupported(6))
+    );
+    assert!(o[SERVER].output.is_empty());
+
+    let o = run(&load("http_get"));
+    assert_eq!(
+        o[SERVER].result,
+        Err(HandshakeError::UnsupportedVersion(b'G'))
+    );
+
+    let o = run(&load("short"));
+    assert_eq!(o[SERVER].result, Ok(()));
+    assert!(!o[SERVER].complete && o[SERVER].output.is_empty());
+    assert_eq!(o[SERVER].kind, None);
+}

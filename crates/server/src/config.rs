@@ -1,0 +1,377 @@
+//! Server settings: everything `sluice serve` can be told, with the defaults it runs with when it
+//! is told nothing. The TOML layout mirrors these structs one table per struct; the sample
+//! `sluice.toml` at the repository root lists every key with its default.
+//!
+//! Environment variables override the file: `SLUICE_<TABLE>_<KEY>` in upper case, e.g.
+//! `SLUICE_SERVER_CHUNK_SIZE=8192` or `SLUICE_HUB_GOP_CACHE=false`; list values are
+//! comma-separated (`SLUICE_SERVER_LISTEN=0.0.0.0:1935,[::]:1935`).
+
+use crate::hub::HubConfig;
+use serde::{Deserialize, Serialize};
+use sluice_amf::AmfLimits;
+use sluice_rtmp::chunk::ChunkLimits;
+use sluice_rtmp::session::ServerConfig;
+use std::time::Duration;
+
+/// All settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Listeners and per-connection behaviour.
+    pub server: ServerSection,
+    /// Limits on what a peer controls.
+    pub limits: LimitsSection,
+    /// Stream hub: caches and slow-player policy.
+    pub hub: HubSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSection::default(),
+            limits: LimitsSection::default(),
+            hub: HubSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// RTMP listen addresses. Default `["0.0.0.0:1935"]`.
+    pub listen: Vec<String>,
+    /// Chunk size we send with (announced after connect). Default 4096.
+    pub chunk_size: u32,
+    /// Window Acknowledgement Size announced to clients. Default 2 500 000.
+    pub window_ack_size: u32,
+    /// Seconds a client has to complete the handshake and connect. Default 10.
+    pub handshake_timeout_secs: u64,
+    /// Seconds without any byte from a client before it is considered dead. Default 60.
+    pub idle_timeout_secs: u64,
+    /// Seconds between Ping Requests to idle peers (0 = never). Default 15.
+    pub ping_interval_secs: u64,
+    /// Most simultaneous connections; more are refused at accept. Default 10000.
+    pub max_connections: usize,
+    /// Milliseconds a player's writes are held to batch several messages into one write
+    /// (0 = write as soon as anything is queued). Default 0.
+    pub write_coalesce_ms: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: vec!["0.0.0.0:1935".into()],
+            chunk_size: 4096,
+            window_ack_size: 2_500_000,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            ping_interval_secs: 15,
+            max_connections: 10_000,
+            write_coalesce_ms: 0,
+        }
+    }
+}
+
+/// `[limits]`: every size or count a peer controls.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest Set Chunk Size accepted from a peer.
+    pub max_chunk_size: u32,
+    /// Largest message accepted, bytes.
+    pub max_message_size: u32,
+    /// Most chunk streams a peer may use at once.
+    pub max_chunk_streams: usize,
+    /// Most bytes of partly received messages buffered per connection.
+    pub max_buffered_bytes: usize,
+    /// Most message streams (createStream) per connection.
+    pub max_streams_per_connection: u32,
+    /// Deepest AMF nesting accepted in commands and metadata.
+    pub amf_max_depth: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let c = ChunkLimits::default();
+        let a = AmfLimits::default();
+        LimitsSection {
+            max_chunk_size: c.max_chunk_size,
+            max_message_size: c.max_message_size,
+            max_chunk_streams: c.max_chunk_streams,
+            max_buffered_bytes: c.max_buffered_bytes,
+            max_streams_per_connection: ServerConfig::default().max_streams,
+            amf_max_depth: a.max_depth,
+        }
+    }
+}
+
+/// `[hub]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSection {
+    /// Keep the latest GOP so new players start at once on a keyframe. Default true.
+    pub gop_cache: bool,
+    /// Most frames in the GOP cache.
+    pub gop_cache_max_frames: usize,
+    /// Most bytes in the GOP cache.
+    pub gop_cache_max_bytes: usize,
+    /// Bytes a player may lag behind before its video is dropped until the next keyframe.
+    pub player_queue_max_bytes: usize,
+    /// Frames a player may lag behind before its video is dropped until the next keyframe.
+    pub player_queue_max_frames: usize,
+    /// Seconds a player may stay behind before it is disconnected.
+    pub slow_player_timeout_secs: u64,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        let h = HubConfig::default();
+        HubSection {
+            gop_cache: h.gop_cache,
+            gop_cache_max_frames: h.gop_cache_max_frames,
+            gop_cache_max_bytes: h.gop_cache_max_bytes,
+            player_queue_max_bytes: h.player_queue_max_bytes,
+            player_queue_max_frames: h.player_queue_max_frames,
+            slow_player_timeout_secs: h.slow_player_timeout.as_secs(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// tracing filter, e.g. `info` or `sluice_server=debug`. Default `info`.
+    /// `RUST_LOG`, when set, wins.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Errors loading settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// An environment variable could not be applied.
+    #[error("environment variable {var}: {why}")]
+    Env {
+        /// Variable name.
+        var: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {key}: {why}")]
+    Invalid {
+        /// Key.
+        key: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+impl Settings {
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Read a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Apply `SLUICE_<TABLE>_<KEY>` overrides from `vars` (normally `std::env::vars()`).
+    pub fn apply_env(
+        self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut tree = toml::Value::try_from(&self).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SLUICE_"))
+            .collect();
+        if vars.is_empty() {
+            return Ok(self);
+        }
+        let Some(tables) = tree.as_table_mut() else {
+            return Ok(self);
+        };
+        for (var, raw) in vars {
+            let mut applied = false;
+            for (table_name, table) in tables.iter_mut() {
+                let prefix = format!("SLUICE_{}_", table_name.to_uppercase());
+                let Some(key) = var.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let Some(t) = table.as_table_mut() else {
+                    continue;
+                };
+                let key = key.to_lowercase();
+                let Some(current) = t.get(&key) else {
+                    continue;
+                };
+                let value = parse_like(current, &raw).map_err(|why| ConfigError::Env {
+                    var: var.clone(),
+                    why,
+                })?;
+                t.insert(key, value);
+                applied = true;
+            }
+            if !applied {
+                return Err(ConfigError::Env {
+                    var,
+                    why: "no such setting".into(),
+                });
+            }
+        }
+        let s: Settings = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        Ok(s)
+    }
+
+    /// Check ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "server.listen",
+                why: "at least one address is needed",
+            });
+        }
+        if self.server.chunk_size == 0 || self.server.chunk_size > 0x7FFF_FFFF {
+            return Err(ConfigError::Invalid {
+                key: "server.chunk_size",
+                why: "must be 1..=2147483647",
+            });
+        }
+        if self.limits.max_chunk_size == 0 || self.limits.max_chunk_size > 0x7FFF_FFFF {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_chunk_size",
+                why: "must be 1..=2147483647",
+            });
+        }
+        Ok(())
+    }
+
+    /// The session configuration these settings imply.
+    pub fn session_config(&self) -> ServerConfig {
+        let mut chunk = ChunkLimits::default();
+        chunk.max_chunk_size = self.limits.max_chunk_size;
+        chunk.max_message_size = self.limits.max_message_size;
+        chunk.max_chunk_streams = self.limits.max_chunk_streams;
+        chunk.max_buffered_bytes = self.limits.max_buffered_bytes;
+        let mut amf = AmfLimits::default();
+        amf.max_depth = self.limits.amf_max_depth;
+        ServerConfig {
+            chunk,
+            amf,
+            max_streams: self.limits.max_streams_per_connection,
+            chunk_size: self.server.chunk_size,
+            window_ack_size: self.server.window_ack_size,
+            peer_bandwidth: self.server.window_ack_size,
+            ..ServerConfig::default()
+        }
+    }
+
+    /// The hub configuration these settings imply.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            gop_cache: self.hub.gop_cache,
+            gop_cache_max_frames: self.hub.gop_cache_max_frames,
+            gop_cache_max_bytes: self.hub.gop_cache_max_bytes,
+            player_queue_max_bytes: self.hub.player_queue_max_bytes,
+            player_queue_max_frames: self.hub.player_queue_max_frames,
+            slow_player_timeout: Duration::from_secs(self.hub.slow_player_timeout_secs),
+        }
+    }
+}
+
+fn parse_like(current: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    Ok(match current {
+        toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse::<i64>()
+                .map_err(|e| format!("expected an integer: {e}"))?,
+        ),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err("expected true or false".into()),
+        },
+        toml::Value::Float(_) => toml::Value::Float(
+            raw.trim()
+                .parse::<f64>()
+                .map_err(|e| format!("expected a number: {e}"))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => return Err("cannot be set from the environment".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let s = Settings::default();
+        let text = toml::to_string(&s).unwrap();
+        assert_eq!(Settings::from_toml(&text).unwrap(), s);
+        assert_eq!(Settings::from_toml("").unwrap(), s);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let s = Settings::from_toml("[server]\nchunk_size = 8192\n").unwrap();
+        let s = s
+            .apply_env([
+                ("SLUICE_SERVER_CHUNK_SIZE".to_string(), "60000".to_string()),
+                ("SLUICE_HUB_GOP_CACHE".to_string(), "false".to_string()),
+                (
+                    "SLUICE_SERVER_LISTEN".to_string(),
+                    "127.0.0.1:1,127.0.0.1:2".to_string(),
+                ),
+                ("OTHER".to_string(), "x".to_string()),
+            ])
+            .unwrap();
+        assert_eq!(s.server.chunk_size, 60000);
+        assert!(!s.hub.gop_cache);
+        assert_eq!(s.server.listen, vec!["127.0.0.1:1", "127.0.0.1:2"]);
+        assert!(Settings::default()
+            .apply_env([("SLUICE_SERVER_NOPE".to_string(), "1".to_string())])
+            .is_err());
+        assert!(Settings::from_toml("[server]\nbogus = 1\n").is_err());
+    }
+}
