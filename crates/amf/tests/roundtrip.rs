@@ -173,4 +173,17 @@ proptest! {
         }
         let _ = check::amf0_round_trip(&wire, &AmfLimits::default());
     }
+
+    #[test]
+    fn mutated_amf3_encodings_never_panic(
+        values in prop::collection::vec(amf3_value(), 1..3),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut wire = amf3_encode_all(&values).to_vec();
+        for (at, byte) in flips {
+            let i = at.index(wire.len());
+            wire[i] = byte;
+        }
+        let _ = check::amf3_round_trip(&wire, &AmfLimits::default());
+    }
 }

@@ -1,1 +1,119 @@
-fn main() {}
+//! `sluice`: the RTMP server, client and toolkit in one binary.
+//!
+//! `sluice` alone is `sluice serve` with the embedded defaults (RTMP on 0.0.0.0:1935).
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use sluice_server::{Server, Settings};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: RTMP media server, client and toolkit",
+    long_about = "Sluice: RTMP media server, client and toolkit.\n\nWith no subcommand, `sluice` runs `sluice serve` with the built-in defaults: RTMP on 0.0.0.0:1935."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the RTMP server (the default when no subcommand is given).
+    ///
+    /// Settings come from the built-in defaults, then --config FILE, then SLUICE_<TABLE>_<KEY>
+    /// environment variables, then these flags.
+    ///
+    /// Example: sluice serve --listen 0.0.0.0:1935 --config sluice.toml
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// RTMP listen address, repeatable (default 0.0.0.0:1935). Example: --listen [::]:1935
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<String>,
+    /// TOML settings file (every key and default is in the repository's sluice.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log filter (tracing syntax), e.g. `info` or `sluice_server=debug`. RUST_LOG wins.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+fn load_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut settings = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    settings = settings.apply_env(std::env::vars())?;
+    if !args.listen.is_empty() {
+        settings.server.listen = args.listen.clone();
+    }
+    if let Some(l) = &args.log {
+        settings.log.level = l.clone();
+    }
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&args)?;
+    init_logging(&settings.log.level);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice")
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let server = Server::bind(settings).await?;
+        server.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(ServeArgs::default()),
+        Some(Command::Serve(args)) => serve(args),
+    };
+    if let Err(e) = result {
+        eprintln!("sluice: {e:#}");
+        std::process::exit(1);
+    }
+}

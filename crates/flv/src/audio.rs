@@ -18,7 +18,7 @@ use crate::read::ByteReader;
 use crate::{FlvError, FlvLimits, FourCc};
 
 wire_code! {
-    /// `SoundFormat` (UB[4]) of the legacy AudioTagHeader.
+    /// `SoundFormat` (`UB[4]`) of the legacy AudioTagHeader.
     pub struct SoundFormat(u8) {
         /// Linear PCM, platform endian.
         LINEAR_PCM = 0 => "LPcmPlatformEndian",
@@ -62,7 +62,7 @@ wire_code! {
 }
 
 wire_code! {
-    /// `AudioPacketType` (UB[4]) of the ExAudioTagHeader.
+    /// `AudioPacketType` (`UB[4]`) of the ExAudioTagHeader.
     pub struct AudioPacketType(u8) {
         /// Codec configuration (AudioSpecificConfig, OpusHead, fLaC + STREAMINFO).
         SEQUENCE_START = 0 => "SequenceStart",

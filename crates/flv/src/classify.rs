@@ -225,7 +225,7 @@ pub fn classify_video(payload: &[u8]) -> VideoInfo {
     let is_metadata = h.packet_type == VideoPacketType::METADATA;
     let fourcc = h
         .fourcc
-        .or_else(|| first_track_fourcc(&h.multitrack, payload, len));
+        .or_else(|| first_track_fourcc(h.multitrack.as_ref(), payload, len));
     VideoInfo {
         is_keyframe: !is_metadata
             && matches!(h.frame_type, FrameType::KEY | FrameType::GENERATED_KEY),
@@ -240,7 +240,7 @@ pub fn classify_video(payload: &[u8]) -> VideoInfo {
 }
 
 fn first_track_fourcc(
-    mt: &Option<crate::MultitrackInfo>,
+    mt: Option<&crate::MultitrackInfo>,
     payload: &[u8],
     len: usize,
 ) -> Option<FourCc> {
@@ -282,7 +282,7 @@ pub fn classify_audio(payload: &[u8]) -> AudioInfo {
     };
     let fourcc = h
         .fourcc
-        .or_else(|| first_track_fourcc(&h.multitrack, payload, len));
+        .or_else(|| first_track_fourcc(h.multitrack.as_ref(), payload, len));
     AudioInfo {
         is_sequence_header: h.packet_type == AudioPacketType::SEQUENCE_START,
         codec: fourcc.map_or(AudioCodec::Unknown, AudioCodec::from_fourcc),

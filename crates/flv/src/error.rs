@@ -79,6 +79,13 @@ pub enum FlvError {
         /// Configured limit.
         limit: usize,
     },
+    /// Local limit: more NAL units in a configuration record than
+    /// [`FlvLimits::max_parameter_sets`](crate::FlvLimits).
+    #[error("configuration record holds more than {limit} parameter sets")]
+    TooManyParameterSets {
+        /// Configured limit.
+        limit: usize,
+    },
     /// Enhanced RTMP rule: TimestampOffsetNano ModEx data is at least 3 bytes.
     #[error("TimestampOffsetNano ModEx data is {size} byte(s), at least 3 are required")]
     ModExTooShort {

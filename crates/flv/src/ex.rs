@@ -15,7 +15,7 @@ use crate::read::ByteReader;
 use crate::{FlvError, FlvLimits, FourCc};
 
 wire_code! {
-    /// `AvMultitrackType` (UB[4]) of Enhanced RTMP, shared by audio and video.
+    /// `AvMultitrackType` (`UB[4]`) of Enhanced RTMP, shared by audio and video.
     pub struct AvMultitrackType(u8) {
         /// One track; the body carries a trackId but no track size.
         ONE_TRACK = 0 => "OneTrack",
@@ -27,7 +27,7 @@ wire_code! {
 }
 
 wire_code! {
-    /// `AudioPacketModExType` / `VideoPacketModExType` (UB[4]) of a ModEx entry.
+    /// `AudioPacketModExType` / `VideoPacketModExType` (`UB[4]`) of a ModEx entry.
     pub struct ModExType(u8) {
         /// The ModEx data's first three bytes are a UI24 nanosecond offset for this message.
         TIMESTAMP_OFFSET_NANO = 0 => "TimestampOffsetNano",

@@ -26,6 +26,10 @@ pub struct FlvLimits {
     pub max_data_offset: u32,
     /// Largest number of ModEx entries in one enhanced audio/video header. Default: 8.
     pub max_mod_ex_entries: usize,
+    /// Largest number of NAL units accepted in one HEVCDecoderConfigurationRecord (its counts
+    /// are UI16, so without a bound a record of zero-length NAL units would cost far more memory
+    /// than its size). Real encoders send 3 to 5. Default: 64.
+    pub max_parameter_sets: usize,
     /// Whether a PreviousTagSize that differs from 11 + DataSize of the previous tag is an error
     /// ([`FlvError::PreviousTagSizeMismatch`]). Default: `false` (lenient: many writers get it
     /// wrong; mismatches are only counted, see `FlvDemuxer::previous_tag_size_mismatches`).
@@ -38,6 +42,7 @@ impl Default for FlvLimits {
             max_tag_size: MAX_TAG_DATA_SIZE,
             max_data_offset: 1024,
             max_mod_ex_entries: 8,
+            max_parameter_sets: 64,
             strict_previous_tag_size: false,
         }
     }
@@ -102,7 +107,7 @@ impl FlvHeader {
     }
 }
 
-/// FLV `TagType` (UB[5]); equals the RTMP message type id of the same data.
+/// FLV `TagType` (`UB[5]`); equals the RTMP message type id of the same data.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TagType(pub u8);
 

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::read::{nal_to_rbsp, BitReader, ByteReader};
-use crate::FlvError;
+use crate::{FlvError, FlvLimits};
 
 /// NAL unit type of a video parameter set.
 pub const HEVC_NAL_VPS: u8 = 32;
@@ -51,10 +51,16 @@ impl HevcConfig {
     }
 }
 
-/// Parses an HEVCDecoderConfigurationRecord. Width/height are best effort (`None` if the SPS
-/// cannot be parsed). NAL counts are not pre-allocated: every NAL unit needs bytes of the
-/// record, so the record length bounds them.
+/// Parses an HEVCDecoderConfigurationRecord with default [`FlvLimits`]. Width/height are best
+/// effort (`None` if the SPS cannot be parsed).
 pub fn parse_hevc_config(record: &[u8]) -> Result<HevcConfig, FlvError> {
+    parse_hevc_config_with(record, &FlvLimits::default())
+}
+
+/// [`parse_hevc_config`] with explicit limits: at most
+/// [`FlvLimits::max_parameter_sets`] NAL units over all arrays (counts are never
+/// pre-allocated).
+pub fn parse_hevc_config_with(record: &[u8], limits: &FlvLimits) -> Result<HevcConfig, FlvError> {
     let mut r = ByteReader::new(record, "HEVCDecoderConfigurationRecord");
     let version = r.u8()?;
     if version != 1 {
@@ -76,11 +82,18 @@ pub fn parse_hevc_config(record: &[u8]) -> Result<HevcConfig, FlvError> {
     let nal_length_size = (r.u8()? & 0x03) + 1;
     let num_arrays = r.u8()?;
     let mut arrays = Vec::new();
+    let mut total = 0usize;
     for _ in 0..num_arrays {
         let nal_type = r.u8()? & 0x3f;
         let count = r.u16()?;
         let mut units = Vec::new();
         for _ in 0..count {
+            total += 1;
+            if total > limits.max_parameter_sets {
+                return Err(FlvError::TooManyParameterSets {
+                    limit: limits.max_parameter_sets,
+                });
+            }
             let len = r.u16()?;
             units.push(Bytes::copy_from_slice(r.take(usize::from(len))?));
         }
@@ -259,6 +272,24 @@ mod tests {
         let c = parse_hevc_config(&empty).unwrap();
         assert!(c.arrays.is_empty());
         assert_eq!(c.width, None);
+    }
+
+    #[test]
+    fn parameter_set_limit() {
+        // One array declaring 65535 zero-length NAL units.
+        let mut rec = hx(RECORD_1080P)[..22].to_vec();
+        rec.extend_from_slice(&[1, 0x20, 0xff, 0xff]);
+        rec.resize(rec.len() + 2 * 65535, 0);
+        assert!(matches!(
+            parse_hevc_config(&rec),
+            Err(FlvError::TooManyParameterSets { limit: 64 })
+        ));
+        let limits = FlvLimits {
+            max_parameter_sets: 100_000,
+            ..FlvLimits::default()
+        };
+        let c = parse_hevc_config_with(&rec, &limits).unwrap();
+        assert_eq!(c.arrays[0].1.len(), 65535);
     }
 
     #[test]

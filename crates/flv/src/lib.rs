@@ -23,6 +23,40 @@
 //!
 //! The hot path of a media server uses [`classify_video`] / [`classify_audio`], which never fail
 //! and never allocate.
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use sluice_flv::{classify_video, FlvDemuxer, FlvEvent, FlvTag, FlvWriter, TagType};
+//!
+//! // Write a one-tag file: a legacy AVC end-of-sequence video tag.
+//! let mut w = FlvWriter::new(Vec::new(), false, true)?;
+//! w.write_tag(&FlvTag {
+//!     tag_type: TagType::VIDEO,
+//!     timestamp: 40,
+//!     stream_id: 0,
+//!     filter: false,
+//!     data: Bytes::from_static(&[0x17, 0x02, 0, 0, 0]),
+//! })?;
+//! let file = w.into_inner();
+//!
+//! // Demux it incrementally, as bytes arrive.
+//! let mut demux = FlvDemuxer::new();
+//! let mut buf = BytesMut::new();
+//! let mut tags = Vec::new();
+//! for piece in file.chunks(7) {
+//!     buf.extend_from_slice(piece);
+//!     while let Some(event) = demux.decode(&mut buf)? {
+//!         if let FlvEvent::Tag(tag) = event {
+//!             tags.push(tag);
+//!         }
+//!     }
+//! }
+//! demux.finish(&buf)?;
+//! let info = classify_video(&tags[0].data);
+//! assert!(info.is_sequence_end);
+//! assert_eq!(info.codec.to_string(), "h264");
+//! # Ok::<(), sluice_flv::FlvError>(())
+//! ```
 
 mod codes;
 mod read;
@@ -69,8 +103,8 @@ pub use file::{
 };
 pub use fourcc::FourCc;
 pub use hevc::{
-    hevc_profile_name, parse_hevc_config, parse_hevc_sps, HevcConfig, HevcSps, HEVC_NAL_PPS,
-    HEVC_NAL_SPS, HEVC_NAL_VPS,
+    hevc_profile_name, parse_hevc_config, parse_hevc_config_with, parse_hevc_sps, HevcConfig,
+    HevcSps, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS,
 };
 pub use io::{FlvReader, FlvWriter};
 pub use script::{parse_script, parse_script_with, ScriptData};

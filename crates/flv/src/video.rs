@@ -21,7 +21,7 @@ use crate::read::ByteReader;
 use crate::{FlvError, FlvLimits, FourCc};
 
 wire_code! {
-    /// Video `FrameType` (UB[4] legacy, UB[3] enhanced).
+    /// Video `FrameType` (`UB[4]` legacy, `UB[3]` enhanced).
     pub struct FrameType(u8) {
         /// Key frame (seekable).
         KEY = 1 => "KeyFrame",
@@ -37,7 +37,7 @@ wire_code! {
 }
 
 wire_code! {
-    /// Legacy `CodecID` (UB[4]).
+    /// Legacy `CodecID` (`UB[4]`).
     pub struct VideoCodecId(u8) {
         /// Sorenson H.263.
         H263 = 2 => "SorensonH263",
@@ -78,7 +78,7 @@ wire_code! {
 }
 
 wire_code! {
-    /// `VideoPacketType` (UB[4]) of the ExVideoTagHeader.
+    /// `VideoPacketType` (`UB[4]`) of the ExVideoTagHeader.
     pub struct VideoPacketType(u8) {
         /// Decoder configuration record.
         SEQUENCE_START = 0 => "SequenceStart",

@@ -2,7 +2,33 @@
 //! from one publisher to many players.
 //!
 //! The protocol itself lives in the sans-IO `sluice-rtmp` crate; this crate adds the I/O and the shared
-//! state between connections. [`hub`] is the publisher/player fan-out (stream registry, sequence-header,
-//! metadata and GOP caches, and the per-player backlog policy for slow players).
+//! state between connections:
+//! - [`server`]: listeners, accept loop, graceful shutdown;
+//! - [`driver`]: one task per connection over any async byte stream, session events to hub
+//!   operations and hub events to player messages, batched vectored writes;
+//! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
+//!   caches, and the per-player backlog policy for slow players);
+//! - [`config`]: settings with documented defaults, TOML and environment overrides.
 
+pub mod config;
+pub mod driver;
 pub mod hub;
+pub mod server;
+pub mod timestamps;
+
+pub use config::Settings;
+pub use server::Server;
+
+/// State shared by every connection of a server.
+#[derive(Debug)]
+pub struct Context {
+    /// Settings in force.
+    pub settings: Settings,
+    /// Session configuration derived from the settings.
+    pub session_config: sluice_rtmp::session::ServerConfig,
+    /// The stream hub.
+    pub hub: hub::Hub,
+    next_id: std::sync::atomic::AtomicU64,
+    /// Flips to true when the server shuts down.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}

@@ -1,0 +1,697 @@
+//! The connection driver: one tokio task per connection, over any async byte stream (TCP today;
+//! TLS, RTMPE and RTMPT sessions feed the same function). It moves bytes between the socket and
+//! the sans-IO [`ServerSession`], turns session events into hub operations (publish, play) and
+//! hub events into messages for players.
+//!
+//! Writes are batched: everything the session has queued goes out in vectored writes of up to
+//! [`MAX_IOVECS`] buffers. A player's task drains every event the hub has for it before writing,
+//! so a burst of messages costs one system call, not one per message or chunk.
+
+use crate::hub::{FrameKind, MediaFrame, PeerInfo, PlayerEvent, Publisher, Subscriber};
+use crate::timestamps::{TimestampMapper, Track};
+use crate::Context;
+use bytes::{Buf, Bytes, BytesMut};
+use sluice_amf::{Amf0Decoder, Amf0Value};
+use sluice_rtmp::command::{codes, ConnectResponse};
+use sluice_rtmp::session::{ServerEvent, ServerSession};
+use sluice_rtmp::Timestamp;
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::{debug, info, warn};
+
+/// Most buffers handed to one vectored write (Linux's IOV_MAX is 1024).
+pub const MAX_IOVECS: usize = 1024;
+
+/// Why a connection ended, for the close log line.
+#[derive(Debug)]
+enum CloseReason {
+    PeerClosed,
+    Protocol(String),
+    Io(std::io::Error),
+    HandshakeTimeout,
+    IdleTimeout,
+    WriteStalled,
+    ConnectRejected,
+    CloseCommand,
+    TooSlow,
+    Shutdown,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::PeerClosed => write!(f, "peer closed the connection"),
+            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            CloseReason::Io(e) => write!(f, "I/O error: {e}"),
+            CloseReason::HandshakeTimeout => {
+                write!(f, "handshake/connect not completed in time")
+            }
+            CloseReason::IdleTimeout => write!(f, "no data from peer within the idle timeout"),
+            CloseReason::WriteStalled => write!(f, "peer stopped reading (write stalled)"),
+            CloseReason::ConnectRejected => write!(f, "connect rejected"),
+            CloseReason::CloseCommand => write!(f, "client sent close"),
+            CloseReason::TooSlow => write!(f, "player too slow"),
+            CloseReason::Shutdown => write!(f, "server shutting down"),
+        }
+    }
+}
+
+struct PublishSlot {
+    publisher: Publisher,
+    name: String,
+    started: Instant,
+    bytes: u64,
+    frames: u64,
+    logged_video: bool,
+    logged_audio: bool,
+}
+
+struct PlaySlot {
+    stream_id: u32,
+    subscriber: Subscriber,
+    name: String,
+    /// Whether a publisher is live for this player (false while waiting).
+    live: bool,
+    /// Whether the player has seen a publisher at least once (for PublishNotify).
+    started: bool,
+    ts: TimestampMapper,
+    frames: u64,
+    dropped: u64,
+    /// Events received from the hub, not yet turned into messages.
+    pending: Vec<PlayerEvent>,
+}
+
+/// Split `name?query` into the stream key and the query.
+pub fn split_query(name: &str) -> (&str, &str) {
+    match name.split_once('?') {
+        Some((k, q)) => (k, q),
+        None => (name, ""),
+    }
+}
+
+/// The application namespace from connect's `app` (query removed, slashes trimmed).
+pub fn app_key(app: &str) -> String {
+    let (app, _) = split_query(app);
+    app.trim_matches('/').to_owned()
+}
+
+/// Drive one connection to completion.
+pub async fn serve_connection<S>(io: S, peer: SocketAddr, ctx: Arc<Context>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let id = ctx.next_connection_id();
+    let mut conn = Connection {
+        id,
+        peer,
+        ctx: ctx.clone(),
+        session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
+        app: String::new(),
+        publishers: HashMap::new(),
+        players: Vec::new(),
+        out: Vec::with_capacity(64),
+        bytes_out: 0,
+        warned_ignored: false,
+    };
+    let reason = conn.run(io).await;
+    conn.finish(&reason);
+}
+
+struct Connection {
+    id: u64,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    session: ServerSession,
+    app: String,
+    publishers: HashMap<u32, PublishSlot>,
+    players: Vec<PlaySlot>,
+    out: Vec<Bytes>,
+    bytes_out: u64,
+    warned_ignored: bool,
+}
+
+impl Connection {
+    async fn run<S>(&mut self, mut io: S) -> CloseReason
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let settings = &self.ctx.settings.server;
+        let handshake_timeout = Duration::from_secs(settings.handshake_timeout_secs.max(1));
+        let idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
+        let ping_interval = Duration::from_secs(settings.ping_interval_secs);
+        let write_timeout = self.ctx.hub.config().slow_player_timeout.max(Duration::from_secs(5));
+        let coalesce = Duration::from_millis(settings.write_coalesce_ms);
+        let started = Instant::now();
+        let mut last_rx = Instant::now();
+        let mut last_ping = Instant::now();
+        let mut shutdown = self.ctx.shutdown.subscribe();
+        let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            if let Err(r) = self.flush(&mut io, write_timeout).await {
+                return r;
+            }
+            if self.session.is_closed() {
+                return CloseReason::ConnectRejected;
+            }
+            if *shutdown.borrow() {
+                self.on_shutdown();
+                let _ = self.flush(&mut io, Duration::from_secs(2)).await;
+                return CloseReason::Shutdown;
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    continue;
+                }
+                r = io.read_buf(&mut rbuf) => {
+                    match r {
+                        Ok(0) => return CloseReason::PeerClosed,
+                        Ok(_) => {
+                            last_rx = Instant::now();
+                            let res = self.session.handle_input(&rbuf);
+                            rbuf.clear();
+                            if rbuf.capacity() < 4096 {
+                                rbuf.reserve(16 * 1024);
+                            }
+                            if let Err(e) = res {
+                                // Send whatever the session queued (e.g. an _error) before closing.
+                                self.drain_session_events();
+                                let _ = self.flush(&mut io, Duration::from_secs(1)).await;
+                                return CloseReason::Protocol(e.to_string());
+                            }
+                            if let Some(r) = self.drain_session_events() {
+                                return r;
+                            }
+                        }
+                        Err(e) => return CloseReason::Io(e),
+                    }
+                }
+                r = recv_players(&mut self.players) => {
+                    match r {
+                        Ok(index) => {
+                            if !coalesce.is_zero() {
+                                tokio::time::sleep(coalesce).await;
+                            }
+                            self.deliver(index);
+                            // Other players of this connection may have data too.
+                            for i in 0..self.players.len() {
+                                if i != index {
+                                    self.deliver(i);
+                                }
+                            }
+                        }
+                        Err(closed) => {
+                            warn!(conn = self.id, peer = %self.peer, reason = %closed, "player closed by hub");
+                            return CloseReason::TooSlow;
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if !self.session.is_connected() && now - started > handshake_timeout {
+                        return CloseReason::HandshakeTimeout;
+                    }
+                    if now - last_rx > idle_timeout {
+                        return CloseReason::IdleTimeout;
+                    }
+                    if !ping_interval.is_zero()
+                        && self.session.is_connected()
+                        && now - last_rx >= ping_interval
+                        && now - last_ping >= ping_interval
+                    {
+                        last_ping = now;
+                        let ms = now.duration_since(started).as_millis() as u32;
+                        self.session.send_ping(ms);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write everything the session has queued.
+    async fn flush<S>(&mut self, io: &mut S, timeout: Duration) -> Result<(), CloseReason>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        self.session.drain_transmit(&mut self.out);
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let total: usize = self.out.iter().map(Bytes::len).sum();
+        let res = tokio::time::timeout(timeout, write_all_vectored(io, &mut self.out)).await;
+        self.out.clear();
+        match res {
+            Ok(Ok(())) => {
+                self.bytes_out += total as u64;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(CloseReason::Io(e)),
+            Err(_) => Err(CloseReason::WriteStalled),
+        }
+    }
+
+    fn drain_session_events(&mut self) -> Option<CloseReason> {
+        while let Some(ev) = self.session.poll_event() {
+            if let Some(r) = self.on_session_event(ev) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    fn on_session_event(&mut self, ev: ServerEvent) -> Option<CloseReason> {
+        match ev {
+            ServerEvent::HandshakeComplete(kind) => {
+                debug!(conn = self.id, peer = %self.peer, ?kind, "handshake complete");
+            }
+            ServerEvent::ConnectRequest { request, command } => {
+                self.app = app_key(&command.app);
+                info!(
+                    conn = self.id,
+                    peer = %self.peer,
+                    app = %self.app,
+                    tc_url = command.tc_url.as_deref().unwrap_or(""),
+                    flash_ver = command.flash_ver.as_deref().unwrap_or(""),
+                    object_encoding = command.object_encoding,
+                    "connect"
+                );
+                if self.app.is_empty() {
+                    let _ = self.session.reject_connect(request, "an application name is required");
+                    return Some(CloseReason::ConnectRejected);
+                }
+                let mut resp = ConnectResponse::default();
+                resp.extra_properties = ServerSession::enhanced_rtmp_properties(&command);
+                resp.extra_information
+                    .insert("data", sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"));
+                if let Err(e) = self.session.accept_connect(request, resp) {
+                    return Some(CloseReason::Protocol(e.to_string()));
+                }
+            }
+            ServerEvent::StreamCreated { stream_id } => {
+                debug!(conn = self.id, stream_id, "createStream");
+            }
+            ServerEvent::FmleCommand { command, name } => {
+                debug!(conn = self.id, command, name = %name, "FMLE command");
+            }
+            ServerEvent::PublishRequest {
+                request,
+                stream_id,
+                name,
+                mode,
+            } => {
+                let (key, _query) = split_query(&name);
+                let key = key.to_owned();
+                let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
+                match self.ctx.hub.publish(&self.app, &key, info) {
+                    Ok(publisher) => {
+                        let _ = self.session.accept_publish(request);
+                        info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
+                        self.publishers.insert(
+                            stream_id,
+                            PublishSlot {
+                                publisher,
+                                name: key,
+                                started: Instant::now(),
+                                bytes: 0,
+                                frames: 0,
+                                logged_video: false,
+                                logged_audio: false,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
+                        let code = match e {
+                            crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
+                            crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
+                        };
+                        let _ = self.session.reject_publish(request, code, &e.to_string());
+                    }
+                }
+            }
+            ServerEvent::PlayRequest {
+                request,
+                stream_id,
+                args,
+                play2,
+            } => {
+                let (key, _) = split_query(&args.name);
+                let key = key.to_owned();
+                self.players.retain(|p| p.stream_id != stream_id);
+                let live = self.ctx.hub.is_live(&self.app, &key);
+                let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
+                let subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
+                let _ = self.session.accept_play(request);
+                info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");
+                self.players.push(PlaySlot {
+                    stream_id,
+                    subscriber,
+                    name: key,
+                    live: false,
+                    started: false,
+                    ts: TimestampMapper::new(),
+                    frames: 0,
+                    dropped: 0,
+                    pending: Vec::with_capacity(256),
+                });
+            }
+            ServerEvent::Audio {
+                stream_id,
+                timestamp,
+                payload,
+            } => self.on_publisher_media(stream_id, FrameKind::Audio, timestamp, payload),
+            ServerEvent::Video {
+                stream_id,
+                timestamp,
+                payload,
+            } => self.on_publisher_media(stream_id, FrameKind::Video, timestamp, payload),
+            ServerEvent::Data {
+                stream_id,
+                timestamp,
+                name,
+                payload,
+            } => self.on_publisher_data(stream_id, timestamp, &name, payload),
+            ServerEvent::PublishStopped { stream_id } => {
+                if let Some(slot) = self.publishers.remove(&stream_id) {
+                    self.log_unpublish(&slot, "unpublish");
+                }
+            }
+            ServerEvent::PlayStopped { stream_id } | ServerEvent::StreamDeleted { stream_id } => {
+                if let Some(pos) = self.players.iter().position(|p| p.stream_id == stream_id) {
+                    let p = self.players.remove(pos);
+                    info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %p.name, frames = p.frames, dropped = p.dropped, "stop playing");
+                }
+            }
+            ServerEvent::Pause {
+                stream_id, paused, ..
+            } => {
+                debug!(conn = self.id, stream_id, paused, "pause");
+            }
+            ServerEvent::Seek { stream_id, .. } => {
+                debug!(conn = self.id, stream_id, "seek on a live stream (ignored)");
+            }
+            ServerEvent::ReceiveChanged {
+                stream_id,
+                audio,
+                video,
+            } => debug!(conn = self.id, stream_id, audio, video, "receive flags"),
+            ServerEvent::SetBufferLength {
+                stream_id,
+                buffer_ms,
+            } => debug!(conn = self.id, stream_id, buffer_ms, "set buffer length"),
+            ServerEvent::StreamLengthRequest { request, .. } => {
+                // Live streams have no length.
+                let _ = self.session.respond_stream_length(request, 0.0);
+            }
+            ServerEvent::Call {
+                request, command, ..
+            } => {
+                debug!(conn = self.id, procedure = %command.name, "unhandled call");
+                let _ = self.session.respond_call_error(
+                    request,
+                    &format!("no such procedure: {}", command.name),
+                );
+            }
+            ServerEvent::SharedObject { message, .. } => {
+                warn!(conn = self.id, peer = %self.peer, name = %message.name, "shared object message not served (no shared objects on this server)");
+            }
+            ServerEvent::Acknowledgement(_) | ServerEvent::PingResponse(_) => {}
+            ServerEvent::CloseRequested => return Some(CloseReason::CloseCommand),
+            ServerEvent::Ignored { type_id, reason } => {
+                if !self.warned_ignored {
+                    self.warned_ignored = true;
+                    warn!(conn = self.id, peer = %self.peer, ?type_id, reason, "message ignored (further ones are logged at debug)");
+                } else {
+                    debug!(conn = self.id, ?type_id, reason, "message ignored");
+                }
+            }
+        }
+        None
+    }
+
+    fn on_publisher_media(
+        &mut self,
+        stream_id: u32,
+        kind: FrameKind,
+        timestamp: Timestamp,
+        payload: Bytes,
+    ) {
+        let Some(slot) = self.publishers.get_mut(&stream_id) else {
+            return;
+        };
+        slot.bytes += payload.len() as u64;
+        slot.frames += 1;
+        let frame = match kind {
+            FrameKind::Video => {
+                let info = sluice_flv::classify_video(&payload);
+                if info.is_sequence_header && !slot.logged_video {
+                    slot.logged_video = true;
+                    log_codec(self.id, &slot.name, true, &payload);
+                }
+                MediaFrame {
+                    kind,
+                    timestamp: timestamp.value(),
+                    keyframe: info.is_keyframe,
+                    sequence_header: info.is_sequence_header,
+                    payload,
+                }
+            }
+            _ => {
+                let info = sluice_flv::classify_audio(&payload);
+                if info.is_sequence_header && !slot.logged_audio {
+                    slot.logged_audio = true;
+                    log_codec(self.id, &slot.name, false, &payload);
+                }
+                MediaFrame {
+                    kind,
+                    timestamp: timestamp.value(),
+                    keyframe: false,
+                    sequence_header: info.is_sequence_header,
+                    payload,
+                }
+            }
+        };
+        slot.publisher.send(frame);
+    }
+
+    fn on_publisher_data(&mut self, stream_id: u32, timestamp: Timestamp, name: &str, payload: Bytes) {
+        let Some(slot) = self.publishers.get_mut(&stream_id) else {
+            return;
+        };
+        match name {
+            "@setDataFrame" => {
+                // Strip the first value: the rest is `onMetaData, {...}` for players.
+                let mut dec = Amf0Decoder::new(&payload);
+                if dec.decode().is_ok() {
+                    let pos = dec.position();
+                    let rest = payload.slice(pos..);
+                    if is_on_metadata(&rest) {
+                        slot.publisher.set_metadata(rest);
+                    } else {
+                        slot.publisher
+                            .send(MediaFrame::data(timestamp.value(), rest));
+                    }
+                }
+            }
+            "onMetaData" => slot.publisher.set_metadata(payload),
+            "@clearDataFrame" => {}
+            _ => slot
+                .publisher
+                .send(MediaFrame::data(timestamp.value(), payload)),
+        }
+    }
+
+    /// Turn what the hub has for player `index` into messages.
+    fn deliver(&mut self, index: usize) {
+        if index >= self.players.len() {
+            return;
+        }
+        let player = &mut self.players[index];
+        if player.pending.is_empty() {
+            player.subscriber.try_recv_batch(&mut player.pending);
+        }
+        let mut events = std::mem::take(&mut player.pending);
+        let sid = player.stream_id;
+        for ev in events.drain(..) {
+            match ev {
+                PlayerEvent::Publish => {
+                    if player.started && !player.live {
+                        player.ts.restart();
+                        self.session.notify_publish(sid, &player.name);
+                    }
+                    player.started = true;
+                    player.live = true;
+                }
+                PlayerEvent::Unpublish => {
+                    if player.live {
+                        self.session.notify_unpublish(sid, &player.name);
+                    }
+                    player.live = false;
+                }
+                PlayerEvent::Metadata(body) => {
+                    let ts = player.ts.map(Track::Data, 0, false);
+                    self.session.send_data(sid, Timestamp(ts), body);
+                }
+                PlayerEvent::Frame(f) => {
+                    player.frames += 1;
+                    match f.kind {
+                        FrameKind::Audio => {
+                            let ts = player.ts.map(Track::Audio, f.timestamp, !f.sequence_header);
+                            self.session.send_audio(sid, Timestamp(ts), f.payload);
+                        }
+                        FrameKind::Video => {
+                            let ts = player.ts.map(Track::Video, f.timestamp, !f.sequence_header);
+                            self.session.send_video(sid, Timestamp(ts), f.payload);
+                        }
+                        FrameKind::Data => {
+                            let ts = player.ts.map(Track::Data, f.timestamp, true);
+                            self.session.send_data(sid, Timestamp(ts), f.payload);
+                        }
+                    }
+                }
+                PlayerEvent::Dropped { frames } => {
+                    player.dropped += frames;
+                    debug!(conn = self.id, stream = %player.name, frames, "dropped frames for a slow player");
+                }
+            }
+        }
+        player.pending = events;
+    }
+
+    fn on_shutdown(&mut self) {
+        for p in &self.players {
+            if p.live {
+                self.session.notify_unpublish(p.stream_id, &p.name);
+            }
+        }
+    }
+
+    fn log_unpublish(&self, slot: &PublishSlot, what: &str) {
+        info!(
+            conn = self.id,
+            peer = %self.peer,
+            app = %self.app,
+            stream = %slot.name,
+            bytes = slot.bytes,
+            frames = slot.frames,
+            secs = slot.started.elapsed().as_secs_f32(),
+            "{what}"
+        );
+    }
+
+    fn finish(&mut self, reason: &CloseReason) {
+        for (_, slot) in std::mem::take(&mut self.publishers) {
+            self.log_unpublish(&slot, "unpublish (connection closed)");
+        }
+        self.players.clear();
+        let level_warn = matches!(
+            reason,
+            CloseReason::Protocol(_) | CloseReason::HandshakeTimeout | CloseReason::WriteStalled | CloseReason::TooSlow
+        );
+        if level_warn {
+            warn!(conn = self.id, peer = %self.peer, app = %self.app, bytes_in = self.session.bytes_received(), bytes_out = self.bytes_out, reason = %reason, "close");
+        } else {
+            info!(conn = self.id, peer = %self.peer, app = %self.app, bytes_in = self.session.bytes_received(), bytes_out = self.bytes_out, reason = %reason, "close");
+        }
+    }
+}
+
+fn is_on_metadata(body: &[u8]) -> bool {
+    matches!(Amf0Decoder::new(body).decode(), Ok(Amf0Value::String(s)) if s == "onMetaData")
+}
+
+fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {
+    let described = if video {
+        sluice_flv::describe_video_sequence_header(payload)
+    } else {
+        sluice_flv::describe_audio_sequence_header(payload)
+    };
+    match described {
+        Ok(c) => info!(
+            conn,
+            stream,
+            kind = if video { "video" } else { "audio" },
+            codec = %c.codec,
+            profile = c.profile.as_deref().unwrap_or(""),
+            level = c.level.as_deref().unwrap_or(""),
+            width = c.width.unwrap_or(0),
+            height = c.height.unwrap_or(0),
+            sample_rate = c.sample_rate.unwrap_or(0),
+            channels = c.channels.unwrap_or(0),
+            "codec"
+        ),
+        Err(e) => debug!(conn, stream, error = %e, "sequence header not described"),
+    }
+}
+
+/// Wait until one of the players has events; returns its index. Pending forever with no players.
+async fn recv_players(players: &mut [PlaySlot]) -> Result<usize, crate::hub::SubscriberClosed> {
+    match players.len() {
+        0 => std::future::pending().await,
+        1 => {
+            let p = &mut players[0];
+            p.subscriber.recv_batch(&mut p.pending).await?;
+            Ok(0)
+        }
+        _ => {
+            // Rare: several plays on one connection. Poll each; recv_batch is cancel-safe.
+            let futs = players
+                .iter_mut()
+                .map(|p| Box::pin(async move { p.subscriber.recv_batch(&mut p.pending).await }));
+            let (res, index, _) = futures_select_all(futs).await;
+            res?;
+            Ok(index)
+        }
+    }
+}
+
+async fn futures_select_all<F, T>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> (T, usize, ())
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut futs: Vec<_> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for (i, f) in futs.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                return std::task::Poll::Ready((v, i, ()));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Write every buffer, in order, with as few vectored writes as the socket allows.
+pub async fn write_all_vectored<S>(io: &mut S, bufs: &mut Vec<Bytes>) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let mut start = 0;
+    while start < bufs.len() {
+        let end = (start + MAX_IOVECS).min(bufs.len());
+        let slices: Vec<IoSlice<'_>> = bufs[start..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = io.write_vectored(&slices).await?;
+        drop(slices);
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && start < bufs.len() {
+            let len = bufs[start].len();
+            if n >= len {
+                n -= len;
+                start += 1;
+            } else {
+                bufs[start].advance(n);
+                n = 0;
+            }
+        }
+    }
+    io.flush().await
+}
