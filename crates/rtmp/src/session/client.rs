@@ -429,7 +429,11 @@ impl ClientSession {
     }
 
     /// Send a shared object message.
-    pub fn send_shared_object(&mut self, message: &SharedObjectMessage, amf3: bool) {
+    pub fn send_shared_object(
+        &mut self,
+        message: &SharedObjectMessage,
+        amf3: bool,
+    ) -> Result<(), SessionError> {
         let msg = RawMessage {
             csid: csid::COMMAND,
             timestamp: Timestamp::ZERO,
@@ -439,9 +443,10 @@ impl ClientSession {
                 MessageType::SHARED_OBJECT_AMF0
             },
             stream_id: 0,
-            payload: message.encode(amf3),
+            payload: message.encode(amf3)?,
         };
         self.conn.send_small(&msg);
+        Ok(())
     }
 
     /// Send a Ping Request (the server should answer with a Ping Response).

@@ -68,10 +68,6 @@ impl Conn {
         }
     }
 
-    pub(crate) fn rng(&mut self) -> &mut StdRng {
-        &mut self.rng
-    }
-
     pub(crate) fn handshake_kind(&self) -> Option<HandshakeKind> {
         match &self.hs {
             Hs::Done(k) => *k,

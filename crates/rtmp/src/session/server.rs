@@ -267,7 +267,7 @@ impl MsgStream {
 #[derive(Debug)]
 enum Pending {
     Connect { transaction_id: f64, amf3: bool },
-    Publish { stream_id: u32, transaction_id: f64, name: String },
+    Publish { stream_id: u32, name: String },
     Play { stream_id: u32, reset: bool, name: String },
     StreamLength { transaction_id: f64, amf3: bool },
     Call { transaction_id: f64, stream_id: u32, amf3: bool },
@@ -797,7 +797,7 @@ impl ServerSession {
     fn on_publish(
         &mut self,
         stream_id: u32,
-        transaction_id: f64,
+        _transaction_id: f64,
         name: String,
         mode: PublishMode,
         _amf3: bool,
@@ -819,7 +819,6 @@ impl ServerSession {
         s.state = StreamState::PublishPending;
         let request = self.new_request(Pending::Publish {
             stream_id,
-            transaction_id,
             name: name.clone(),
         });
         self.events.push_back(ServerEvent::PublishRequest {
@@ -1188,7 +1187,11 @@ impl ServerSession {
     }
 
     /// Send a shared object message to the client.
-    pub fn send_shared_object(&mut self, message: &SharedObjectMessage, amf3: bool) {
+    pub fn send_shared_object(
+        &mut self,
+        message: &SharedObjectMessage,
+        amf3: bool,
+    ) -> Result<(), SessionError> {
         let msg = RawMessage {
             csid: csid::COMMAND,
             timestamp: Timestamp::ZERO,
@@ -1198,9 +1201,10 @@ impl ServerSession {
                 MessageType::SHARED_OBJECT_AMF0
             },
             stream_id: 0,
-            payload: message.encode(amf3),
+            payload: message.encode(amf3)?,
         };
         self.conn.send_small(&msg);
+        Ok(())
     }
 
     /// Send an arbitrary command to the client (e.g. a server-initiated call).
