@@ -41,6 +41,23 @@ struct ServeArgs {
     /// Log filter (tracing syntax), e.g. `info` or `sluice_server=debug`. RUST_LOG wins.
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// RTMPS (TLS) listen address, repeatable; needs --tls-cert and --tls-key. Example: --rtmps 0.0.0.0:443
+    #[arg(long, value_name = "ADDR")]
+    rtmps: Vec<String>,
+    /// PEM certificate chain for RTMPS / HTTPS.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<String>,
+    /// PEM private key for RTMPS / HTTPS.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<String>,
+    /// HTTP listen address for RTMPT (and later HTTP-FLV/WebSocket), repeatable (default 0.0.0.0:8080).
+    /// `--http none` disables HTTP.
+    #[arg(long, value_name = "ADDR")]
+    http: Vec<String>,
+    /// Address or CIDR allowed to send the RTMP proxy (0xF3) or PROXY v1/v2 header, repeatable.
+    /// Example: --trusted-proxy 10.0.0.0/8
+    #[arg(long, value_name = "ADDR_OR_CIDR")]
+    trusted_proxy: Vec<String>,
 }
 
 fn load_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -54,6 +71,25 @@ fn load_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(l) = &args.log {
         settings.log.level = l.clone();
+    }
+    if !args.rtmps.is_empty() {
+        settings.tls.rtmps_listen = args.rtmps.clone();
+    }
+    if let Some(c) = &args.tls_cert {
+        settings.tls.cert = c.clone();
+    }
+    if let Some(k) = &args.tls_key {
+        settings.tls.key = k.clone();
+    }
+    if !args.http.is_empty() {
+        settings.http.listen = if args.http.iter().any(|h| h == "none") {
+            Vec::new()
+        } else {
+            args.http.clone()
+        };
+    }
+    if !args.trusted_proxy.is_empty() {
+        settings.proxy.trusted = args.trusted_proxy.clone();
     }
     settings.validate()?;
     Ok(settings)

@@ -23,6 +23,12 @@ pub struct Settings {
     pub limits: LimitsSection,
     /// Stream hub: caches and slow-player policy.
     pub hub: HubSection,
+    /// TLS (RTMPS, and RTMPT over TLS).
+    pub tls: TlsSection,
+    /// HTTP listener (RTMPT; later HTTP-FLV, WebSocket, API).
+    pub http: HttpSection,
+    /// Proxy protocols (RTMP 0xF3 header, HAProxy PROXY v1/v2).
+    pub proxy: ProxySection,
     /// Logging.
     pub log: LogSection,
 }
@@ -33,6 +39,9 @@ impl Default for Settings {
             server: ServerSection::default(),
             limits: LimitsSection::default(),
             hub: HubSection::default(),
+            tls: TlsSection::default(),
+            http: HttpSection::default(),
+            proxy: ProxySection::default(),
             log: LogSection::default(),
         }
     }
@@ -139,6 +148,61 @@ impl Default for HubSection {
             slow_player_timeout_secs: h.slow_player_timeout.as_secs(),
         }
     }
+}
+
+/// `[tls]`: certificate and listeners for RTMPS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// RTMPS listen addresses (TLS, then RTMP). Default none. Needs `cert` and `key`.
+    pub rtmps_listen: Vec<String>,
+    /// HTTPS listen addresses for RTMPT over TLS (rtmpts://). Default none.
+    pub https_listen: Vec<String>,
+    /// PEM certificate chain file. Default empty (no TLS).
+    pub cert: String,
+    /// PEM private key file. Default empty (no TLS).
+    pub key: String,
+}
+
+/// `[http]`: the HTTP listener (RTMPT tunnel today).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// HTTP listen addresses. Default `["0.0.0.0:8080"]`; empty disables HTTP.
+    pub listen: Vec<String>,
+    /// Serve the RTMPT tunnel (`/open`, `/send`, `/idle`, `/close`). Default true.
+    pub rtmpt: bool,
+    /// Most concurrent RTMPT sessions. Default 1000.
+    pub rtmpt_max_sessions: usize,
+    /// Seconds without a request before an RTMPT session is dropped. Default 30.
+    pub rtmpt_session_timeout_secs: u64,
+    /// Most server-to-client bytes queued for one RTMPT session before it is dropped.
+    /// Default 8 MiB.
+    pub rtmpt_max_pending_bytes: usize,
+    /// Most bytes in one RTMPT request body. Default 1 MiB.
+    pub rtmpt_max_request_bytes: usize,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: vec!["0.0.0.0:8080".into()],
+            rtmpt: true,
+            rtmpt_max_sessions: 1000,
+            rtmpt_session_timeout_secs: 30,
+            rtmpt_max_pending_bytes: 8 * 1024 * 1024,
+            rtmpt_max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[proxy]`: which peers may announce a client's real address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySection {
+    /// Addresses or CIDR ranges allowed to send the RTMP 0xF3 header or a PROXY v1/v2 header.
+    /// From anyone else such a header closes the connection. Default none.
+    pub trusted: Vec<String>,
 }
 
 /// `[log]`.
