@@ -254,7 +254,7 @@ pub fn parse_video_header_with(
     } else {
         h.fourcc = Some(FourCc(r.array()?));
     }
-    let single_track = h.multitrack.map_or(true, |m| m.track_id.is_some());
+    let single_track = h.multitrack.is_none_or(|m| m.track_id.is_some());
     if single_track && h.packet_type == VideoPacketType::CODED_FRAMES {
         if let Some(f) = h.fourcc {
             if f.has_composition_time() {

@@ -14,7 +14,7 @@ use sluice_rtmp::session::ServerConfig;
 use std::time::Duration;
 
 /// All settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Listeners and per-connection behaviour.
@@ -31,20 +31,6 @@ pub struct Settings {
     pub proxy: ProxySection,
     /// Logging.
     pub log: LogSection,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSection::default(),
-            limits: LimitsSection::default(),
-            hub: HubSection::default(),
-            tls: TlsSection::default(),
-            http: HttpSection::default(),
-            proxy: ProxySection::default(),
-            log: LogSection::default(),
-        }
-    }
 }
 
 /// `[server]`.
@@ -344,13 +330,16 @@ impl Settings {
 
     /// The session configuration these settings imply.
     pub fn session_config(&self) -> ServerConfig {
-        let mut chunk = ChunkLimits::default();
-        chunk.max_chunk_size = self.limits.max_chunk_size;
-        chunk.max_message_size = self.limits.max_message_size;
-        chunk.max_chunk_streams = self.limits.max_chunk_streams;
-        chunk.max_buffered_bytes = self.limits.max_buffered_bytes;
-        let mut amf = AmfLimits::default();
-        amf.max_depth = self.limits.amf_max_depth;
+        let chunk = ChunkLimits {
+            max_chunk_size: self.limits.max_chunk_size,
+            max_message_size: self.limits.max_message_size,
+            max_chunk_streams: self.limits.max_chunk_streams,
+            max_buffered_bytes: self.limits.max_buffered_bytes,
+        };
+        let amf = AmfLimits {
+            max_depth: self.limits.amf_max_depth,
+            ..AmfLimits::default()
+        };
         ServerConfig {
             chunk,
             amf,

@@ -286,8 +286,10 @@ impl Connection {
                     let _ = self.session.reject_connect(request, "an application name is required");
                     return Some(CloseReason::ConnectRejected);
                 }
-                let mut resp = ConnectResponse::default();
-                resp.extra_properties = ServerSession::enhanced_rtmp_properties(&command);
+                let mut resp = ConnectResponse {
+                    extra_properties: ServerSession::enhanced_rtmp_properties(&command),
+                    ..ConnectResponse::default()
+                };
                 resp.extra_information
                     .insert("data", sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"));
                 if let Err(e) = self.session.accept_connect(request, resp) {
@@ -669,7 +671,7 @@ where
 }
 
 /// Write every buffer, in order, with as few vectored writes as the socket allows.
-pub async fn write_all_vectored<S>(io: &mut S, bufs: &mut Vec<Bytes>) -> std::io::Result<()>
+pub async fn write_all_vectored<S>(io: &mut S, bufs: &mut [Bytes]) -> std::io::Result<()>
 where
     S: AsyncWrite + Unpin,
 {

@@ -108,33 +108,29 @@ impl Conn {
         if self.closed {
             return Ok(None);
         }
-        loop {
-            match &mut self.hs {
-                Hs::Server(h) => {
-                    h.handle_input(&mut self.in_buf, &mut self.rng)?;
-                    if let Some(b) = h.poll_transmit() {
-                        self.out.push_back(b);
-                    }
-                    if !h.is_complete() {
-                        return Ok(None);
-                    }
-                    let kind = h.kind();
-                    self.hs = Hs::Done(kind);
-                    return Ok(Some(Input::HandshakeDone(kind)));
+        let done = match &mut self.hs {
+            Hs::Server(h) => {
+                h.handle_input(&mut self.in_buf, &mut self.rng)?;
+                if let Some(b) = h.poll_transmit() {
+                    self.out.push_back(b);
                 }
-                Hs::Client(h) => {
-                    h.handle_input(&mut self.in_buf, &mut self.rng)?;
-                    while let Some(b) = h.poll_transmit() {
-                        self.out.push_back(b);
-                    }
-                    if !h.is_complete() {
-                        return Ok(None);
-                    }
-                    let kind = h.kind();
-                    self.hs = Hs::Done(kind);
-                    return Ok(Some(Input::HandshakeDone(kind)));
+                h.is_complete().then(|| h.kind())
+            }
+            Hs::Client(h) => {
+                h.handle_input(&mut self.in_buf, &mut self.rng)?;
+                while let Some(b) = h.poll_transmit() {
+                    self.out.push_back(b);
                 }
-                Hs::Done(_) => break,
+                h.is_complete().then(|| h.kind())
+            }
+            Hs::Done(_) => None,
+        };
+        match (&self.hs, done) {
+            (Hs::Done(_), _) => {}
+            (_, None) => return Ok(None),
+            (_, Some(kind)) => {
+                self.hs = Hs::Done(kind);
+                return Ok(Some(Input::HandshakeDone(kind)));
             }
         }
         let msg = self.decoder.decode(&mut self.in_buf)?;
