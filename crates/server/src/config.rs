@@ -428,3 +428,16 @@ mod tests {
         assert!(Settings::from_toml("[server]\nbogus = 1\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod sample_file {
+    use super::Settings;
+
+    /// The repository's sample `sluice.toml` documents every key with its default: it must parse
+    /// to exactly the defaults.
+    #[test]
+    fn sample_config_is_the_defaults() {
+        let text = include_str!("../../../sluice.toml");
+        assert_eq!(Settings::from_toml(text).unwrap(), Settings::default());
+    }
+}
