@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use sluice_server::{Server, Settings};
 use std::path::PathBuf;
 
+mod tools;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice",
@@ -28,6 +30,33 @@ enum Command {
     ///
     /// Example: sluice serve --listen 0.0.0.0:1935 --config sluice.toml
     Serve(ServeArgs),
+    /// Publish an FLV file to an RTMP server in real time.
+    ///
+    /// Reads INPUT.flv (legacy and Enhanced RTMP tags) and publishes it, paced by its
+    /// timestamps; onMetaData goes out as @setDataFrame. A missing or non-FLV file, a bad URL, a
+    /// refused connection or a rejected publish is one line on stderr and exit code 1.
+    #[command(after_help = tools::publish::AFTER_HELP)]
+    Publish(tools::publish::PublishArgs),
+    /// Play an RTMP stream into an FLV file, to stdout, or just count it.
+    ///
+    /// A bad URL, a refused connection, a rejected play or a stream that never starts (see
+    /// --timeout) is one line on stderr and exit code 1.
+    #[command(after_help = tools::play::AFTER_HELP)]
+    Play(tools::play::PlayArgs),
+    /// Report what a server and a stream are: connect reply, metadata, codecs, timings.
+    ///
+    /// Prints the server's connect answer (fmsVer, capabilities), the stream's onMetaData, the
+    /// codecs from its sequence headers (codec, profile, level, resolution, frame rate, sample
+    /// rate, channels) and the time to connect, to the first frame and to the first keyframe.
+    #[command(after_help = tools::probe::AFTER_HELP)]
+    Probe(tools::probe::ProbeArgs),
+    /// Load-test an RTMP server with many players (and optionally its own publishers).
+    ///
+    /// Runs N players from this one process and reports connected/failed players, per-player
+    /// bitrate, time to first frame, delivery latency (when it publishes), errors by kind and
+    /// its own CPU use.
+    #[command(after_help = tools::bench::AFTER_HELP)]
+    Bench(tools::bench::BenchArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -147,6 +176,10 @@ fn main() {
     let result = match cli.command {
         None => serve(ServeArgs::default()),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Publish(args)) => tools::publish::run(args),
+        Some(Command::Play(args)) => tools::play::run(args),
+        Some(Command::Probe(args)) => tools::probe::run(args),
+        Some(Command::Bench(args)) => tools::bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("sluice: {e:#}");

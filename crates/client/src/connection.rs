@@ -86,7 +86,10 @@ impl Client {
     }
 
     /// Connect to `url` and play its stream name (with the query).
-    pub async fn play(url: &Url, options: &ClientOptions) -> Result<Player<TcpStream>, ClientError> {
+    pub async fn play(
+        url: &Url,
+        options: &ClientOptions,
+    ) -> Result<Player<TcpStream>, ClientError> {
         let name = stream_name(url)?;
         Client::connect(url, options).await?.play(&name).await
     }
@@ -184,7 +187,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             let ev = match tokio::time::timeout_at(deadline, conn.next_event_in(stage)).await {
                 Ok(ev) => ev?,
-                Err(_) => return Err(ClientError::Timeout { stage, after: limit }),
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        stage,
+                        after: limit,
+                    })
+                }
             };
             match ev {
                 ClientEvent::HandshakeComplete(kind) => {
@@ -266,17 +274,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let limit = self.options.command_timeout;
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let ev = match tokio::time::timeout_at(deadline, self.next_event_in(Stage::Publish))
-                .await
-            {
-                Ok(ev) => ev?,
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        stage: Stage::Publish,
-                        after: limit,
-                    })
-                }
-            };
+            let ev =
+                match tokio::time::timeout_at(deadline, self.next_event_in(Stage::Publish)).await {
+                    Ok(ev) => ev?,
+                    Err(_) => {
+                        return Err(ClientError::Timeout {
+                            stage: Stage::Publish,
+                            after: limit,
+                        })
+                    }
+                };
             match ev {
                 ClientEvent::PublishStarted { stream_id } => {
                     self.flush_in(Stage::Publish).await?;
@@ -326,7 +333,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.flush_in(Stage::Play).await?;
                     return Ok(Player::new(self, stream_id, name, early));
                 }
-                ClientEvent::StreamFailed { info, .. } => return Err(ClientError::PlayRejected(info)),
+                ClientEvent::StreamFailed { info, .. } => {
+                    return Err(ClientError::PlayRejected(info))
+                }
                 ev @ (ClientEvent::Audio { .. }
                 | ClientEvent::Video { .. }
                 | ClientEvent::Data { .. }) => {

@@ -220,7 +220,10 @@ mod tests {
                 "connect_rejected",
             ),
             (
-                ClientError::PublishRejected(StatusInfo::error("NetStream.Publish.BadName", "in use")),
+                ClientError::PublishRejected(StatusInfo::error(
+                    "NetStream.Publish.BadName",
+                    "in use",
+                )),
                 "server rejected publish: NetStream.Publish.BadName (in use)",
                 "publish_rejected",
             ),

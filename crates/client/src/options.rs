@@ -74,7 +74,10 @@ impl Default for ClientOptions {
             chunk_size: 4096,
             buffer_ms: 1000,
             flash_ver: "FMLE/3.0 (compatible; Sluice)".into(),
-            fourcc_list: DEFAULT_FOURCC_LIST.iter().map(|s| (*s).to_owned()).collect(),
+            fourcc_list: DEFAULT_FOURCC_LIST
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             read_buffer_size: 64 * 1024,
             max_early_messages: 256,
             end_on_unpublish: true,
@@ -97,7 +100,7 @@ impl ClientOptions {
         c.buffer_ms = self.buffer_ms;
         c.chunk = self.chunk.clone();
         c.amf = self.amf.clone();
-        c.aggregate = self.aggregate.clone();
+        c.aggregate = self.aggregate;
         c
     }
 }

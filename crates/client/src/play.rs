@@ -256,7 +256,11 @@ mod tests {
         ));
         // Truncated or empty bodies never panic.
         for junk in [&b""[..], &[0x02], &[0x02, 0x00, 0x0d, b'@'], &[0xff; 4]] {
-            let e = data_event(Timestamp(0), SET_DATA_FRAME.into(), Bytes::copy_from_slice(junk));
+            let e = data_event(
+                Timestamp(0),
+                SET_DATA_FRAME.into(),
+                Bytes::copy_from_slice(junk),
+            );
             assert!(matches!(e, PlayEvent::Data { .. }));
         }
         // onMetaData without an object is plain data.

@@ -60,9 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Publisher<S> {
         timestamp: Timestamp,
         body: Bytes,
     ) -> Result<(), ClientError> {
-        self.conn
-            .session
-            .send_data(self.stream_id, timestamp, body);
+        self.conn.session.send_data(self.stream_id, timestamp, body);
         self.flush().await
     }
 

@@ -217,7 +217,12 @@ impl Url {
 
     /// `scheme://host[:port]/app` (the `connect` command's `tcUrl`).
     pub fn tc_url(&self) -> String {
-        format!("{}://{}/{}", self.scheme, self.authority(), self.connect_app())
+        format!(
+            "{}://{}/{}",
+            self.scheme,
+            self.authority(),
+            self.connect_app()
+        )
     }
 
     /// `host[:port]` as written (IPv6 in brackets).
@@ -300,7 +305,10 @@ fn split_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
                     .ok_or_else(|| UrlError::BadIpv6(authority.into()))?,
             ),
         };
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
         {
             return Err(UrlError::BadIpv6(authority.into()));
         }

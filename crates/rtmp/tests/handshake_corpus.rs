@@ -225,13 +225,50 @@ fn simple_s0s1s2_completes_every_client() {
 }
 
 #[test]
-fn rejected_and_short_seeds() {
-    let o = run(&load("rtmpe_c0c1"));
-    assert_eq!(
-        o[SERVER].result,
-        Err(HandshakeError::EncryptedNotSupported(6))
-    );
+fn rtmpe_seeds_are_answered_and_plain_clients_refuse_rtmpe() {
+    use sluice_rtmp::handshake::RtmpeType;
+    for (name, rtmpe_type) in [
+        ("rtmpe_c0c1", RtmpeType::Basic),
+        ("rtmpe9_c0c1", RtmpeType::Blowfish),
+    ] {
+        let o = run(&load(name));
+        assert_eq!(o[SERVER].result, Ok(()), "{name}");
+        assert!(!o[SERVER].complete);
+        assert_eq!(
+            o[SERVER].kind,
+            Some(HandshakeKind::Rtmpe {
+                rtmpe_type,
+                layout: DigestLayout::KeyFirst
+            }),
+            "{name}"
+        );
+        assert_eq!(o[SERVER].output.len(), 1 + 2 * HANDSHAKE_SIZE);
+        assert_eq!(o[SERVER].output[0], rtmpe_type.version_byte(), "S0 echoes C0");
+    }
+
+    // C2 is followed by the client's encrypted first chunks, which stay in the buffer.
+    let data = load("rtmpe_c0c1c2_then_chunk");
+    let o = run(&data);
+    assert!(o[SERVER].complete);
+    assert_eq!(o[SERVER].leftover, data[3073..]);
+    assert!(!o[SERVER].leftover.is_empty());
+
+    let o = run(&load("rtmpe_bad_key_c0c1"));
+    assert_eq!(o[SERVER].result, Err(HandshakeError::InvalidDhPublicKey));
     assert!(o[SERVER].output.is_empty());
+
+    // The corpus clients ask for plain RTMP: an RTMPE S0 is refused.
+    let o = run(&load("rtmpe_s0s1s2"));
+    for role in [CLIENT_DIGEST, CLIENT_STRICT, CLIENT_SIMPLE] {
+        assert_eq!(
+            o[role].result,
+            Err(HandshakeError::EncryptedNotSupported(6))
+        );
+    }
+}
+
+#[test]
+fn rejected_and_short_seeds() {
 
     let o = run(&load("http_get"));
     assert_eq!(

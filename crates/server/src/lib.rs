@@ -3,7 +3,9 @@
 //!
 //! The protocol itself lives in the sans-IO `sluice-rtmp` crate; this crate adds the I/O and the shared
 //! state between connections:
-//! - [`server`]: listeners, accept loop, graceful shutdown;
+//! - [`server`]: listeners (RTMP and RTMPS), accept loop, graceful shutdown;
+//! - [`proxy`]: the RTMP 0xF3 and HAProxy PROXY v1/v2 headers from trusted proxies;
+//! - [`tls`]: the certificate and key for RTMPS (and RTMPT over TLS);
 //! - [`driver`]: one task per connection over any async byte stream, session events to hub
 //!   operations and hub events to player messages, batched vectored writes;
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
@@ -12,12 +14,16 @@
 
 pub mod config;
 pub mod driver;
+pub mod http;
 pub mod hub;
+pub mod proxy;
+pub mod rtmpt;
 pub mod server;
 pub mod timestamps;
+pub mod tls;
 
 pub use config::Settings;
-pub use server::Server;
+pub use server::{Server, ServerError};
 
 /// State shared by every connection of a server.
 #[derive(Debug)]

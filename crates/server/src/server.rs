@@ -1,46 +1,160 @@
 //! Listeners and the server lifecycle: bind the configured addresses, accept connections (each
 //! driven by [`crate::driver::serve_connection`] on the multi-threaded runtime), and shut down
 //! cleanly: players are told the stream ended, connections close, then `run` returns.
+//!
+//! Every accepted socket first goes through [`crate::proxy::accept`] (the optional RTMP 0xF3 or
+//! HAProxy PROXY header, honoured only from `proxy.trusted` peers), then, on RTMPS listeners,
+//! through the TLS handshake ([`crate::tls`]), and reaches the driver with the real client
+//! address. Both steps share the handshake timeout (`server.handshake_timeout_secs`).
 
 use crate::config::Settings;
 use crate::driver::serve_connection;
 use crate::hub::Hub;
+use crate::proxy::{self, ProxyError, ProxyLimits, ProxyPolicy, TrustedProxies, TrustedProxyError};
+use crate::tls::{self, TlsError};
 use crate::Context;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, error, info, warn};
+
+/// Errors starting a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener (`RTMP`, `RTMPS`, ...).
+        what: &'static str,
+        /// The configured address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A TLS listener is configured but `tls.cert` or `tls.key` is not.
+    #[error(
+        "tls.rtmps_listen/tls.https_listen need both tls.cert and tls.key (--tls-cert, --tls-key)"
+    )]
+    TlsNotConfigured,
+    /// The certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// An entry of `proxy.trusted` is invalid.
+    #[error(transparent)]
+    TrustedProxy(#[from] TrustedProxyError),
+}
+
+/// How a listener's connections reach the driver.
+#[derive(Clone)]
+enum Transport {
+    /// Plain RTMP.
+    Plain,
+    /// RTMPS: TLS first.
+    Tls(TlsAcceptor),
+}
+
+impl Transport {
+    fn name(&self) -> &'static str {
+        match self {
+            Transport::Plain => "RTMP",
+            Transport::Tls(_) => "RTMPS",
+        }
+    }
+}
 
 /// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Server {
     ctx: Arc<Context>,
     listeners: Vec<TcpListener>,
+    rtmps_listeners: Vec<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    proxy: Arc<ProxyPolicy>,
+}
+
+async fn bind_all(what: &'static str, addrs: &[String]) -> Result<Vec<TcpListener>, ServerError> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                what,
+                addr: addr.clone(),
+                source,
+            })?;
+        out.push(l);
+    }
+    Ok(out)
 }
 
 impl Server {
-    /// Bind every `server.listen` address.
-    pub async fn bind(settings: Settings) -> std::io::Result<Server> {
-        let mut listeners = Vec::new();
-        for addr in &settings.server.listen {
-            let l = TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-            })?;
-            listeners.push(l);
-        }
+    /// Check the TLS and proxy settings, load the certificate when a TLS listener is configured,
+    /// and bind every `server.listen` and `tls.rtmps_listen` address.
+    pub async fn bind(settings: Settings) -> Result<Server, ServerError> {
+        let trusted = TrustedProxies::parse(&settings.proxy.trusted)?;
+        let proxy = Arc::new(ProxyPolicy {
+            trusted,
+            limits: ProxyLimits::default(),
+        });
+        let wants_tls =
+            !settings.tls.rtmps_listen.is_empty() || !settings.tls.https_listen.is_empty();
+        let tls = if wants_tls {
+            if settings.tls.cert.is_empty() || settings.tls.key.is_empty() {
+                return Err(ServerError::TlsNotConfigured);
+            }
+            Some(tls::load_server_config(
+                Path::new(&settings.tls.cert),
+                Path::new(&settings.tls.key),
+            )?)
+        } else {
+            None
+        };
+        let listeners = bind_all("RTMP", &settings.server.listen).await?;
+        let rtmps_listeners = bind_all("RTMPS", &settings.tls.rtmps_listen).await?;
         let ctx = Arc::new(Context::new(settings));
-        Ok(Server { ctx, listeners })
+        // HTTP/HTTPS listeners (RTMPT): bound here so errors surface; they serve until shutdown.
+        crate::http::bind(&ctx.settings, tls.clone())
+            .await?
+            .spawn(&ctx);
+        Ok(Server {
+            ctx,
+            listeners,
+            rtmps_listeners,
+            tls,
+            proxy,
+        })
     }
 
-    /// The addresses actually bound (useful with port 0).
+    /// The plain RTMP addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The RTMPS addresses actually bound.
+    pub fn rtmps_addrs(&self) -> Vec<SocketAddr> {
+        self.rtmps_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The TLS configuration, when a TLS listener is configured (shared with the HTTPS listener).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.clone()
+    }
+
+    /// The proxy-header policy every listener applies.
+    pub fn proxy_policy(&self) -> Arc<ProxyPolicy> {
+        self.proxy.clone()
     }
 
     /// The shared context (hub, settings).
@@ -50,46 +164,40 @@ impl Server {
 
     /// Serve until `shutdown` completes, then close every connection and return.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let Server { ctx, listeners } = self;
-        for l in &listeners {
-            if let Ok(a) = l.local_addr() {
-                info!(addr = %a, "RTMP listening");
-            }
-        }
+        let Server {
+            ctx,
+            listeners,
+            rtmps_listeners,
+            tls,
+            proxy,
+        } = self;
         let limit = Arc::new(Semaphore::new(ctx.settings.server.max_connections.max(1)));
         let mut accept_tasks = JoinSet::new();
-        let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
-        for listener in listeners {
-            let ctx = ctx.clone();
-            let limit = limit.clone();
-            let connections = connections.clone();
-            accept_tasks.spawn(async move {
-                loop {
-                    let (sock, peer) = match listener.accept().await {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            error!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        warn!(peer = %peer, "connection refused: max_connections reached");
-                        drop(sock);
-                        continue;
-                    };
-                    let _ = sock.set_nodelay(true);
-                    let ctx = ctx.clone();
-                    let mut set = connections.lock().await;
-                    // Reap finished connection tasks so the set does not grow without bound.
-                    while set.try_join_next().is_some() {}
-                    set.spawn(async move {
-                        serve_connection(sock, peer, ctx).await;
-                        drop(permit);
-                    });
-                }
-            });
+        let connections = Arc::new(Mutex::new(JoinSet::new()));
+        let mut all: Vec<(TcpListener, Transport)> = listeners
+            .into_iter()
+            .map(|l| (l, Transport::Plain))
+            .collect();
+        if let Some(cfg) = tls {
+            let acceptor = TlsAcceptor::from(cfg);
+            all.extend(
+                rtmps_listeners
+                    .into_iter()
+                    .map(|l| (l, Transport::Tls(acceptor.clone()))),
+            );
+        }
+        for (listener, transport) in all {
+            if let Ok(a) = listener.local_addr() {
+                info!(addr = %a, "{} listening", transport.name());
+            }
+            let acceptor = Acceptor {
+                ctx: ctx.clone(),
+                limit: limit.clone(),
+                connections: connections.clone(),
+                proxy: proxy.clone(),
+                transport,
+            };
+            accept_tasks.spawn(acceptor.run(listener));
         }
         shutdown.await;
         info!("shutting down");
@@ -105,6 +213,105 @@ impl Server {
             set.abort_all();
         }
         info!("stopped");
+    }
+}
+
+/// One listener's accept loop.
+struct Acceptor {
+    ctx: Arc<Context>,
+    limit: Arc<Semaphore>,
+    connections: Arc<Mutex<JoinSet<()>>>,
+    proxy: Arc<ProxyPolicy>,
+    transport: Transport,
+}
+
+impl Acceptor {
+    async fn run(self, listener: TcpListener) {
+        loop {
+            let (sock, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                warn!(peer = %peer, "connection refused: max_connections reached");
+                drop(sock);
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            let conn = Connection {
+                ctx: self.ctx.clone(),
+                proxy: self.proxy.clone(),
+                transport: self.transport.clone(),
+                _permit: permit,
+            };
+            let mut set = self.connections.lock().await;
+            // Reap finished connection tasks so the set does not grow without bound.
+            while set.try_join_next().is_some() {}
+            set.spawn(conn.serve(sock, peer));
+        }
+    }
+}
+
+/// What one accepted socket needs before it reaches the driver.
+struct Connection {
+    ctx: Arc<Context>,
+    proxy: Arc<ProxyPolicy>,
+    transport: Transport,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    /// Proxy header, then TLS (RTMPS), then the driver with the real client address.
+    async fn serve(self, sock: TcpStream, peer: SocketAddr) {
+        let timeout = Duration::from_secs(self.ctx.settings.server.handshake_timeout_secs.max(1));
+        let accepted = match proxy::accept(sock, peer, &self.proxy, timeout).await {
+            Ok(a) => a,
+            Err(e) => {
+                log_proxy_error(peer, self.transport.name(), &e);
+                return;
+            }
+        };
+        let client = accepted.client;
+        if let Some(kind) = accepted.header {
+            debug!(peer = %client, proxy = %peer, header = %kind, "proxy header accepted");
+        }
+        match &self.transport {
+            Transport::Plain => serve_connection(accepted.stream, client, self.ctx).await,
+            Transport::Tls(acceptor) => {
+                match tokio::time::timeout(timeout, acceptor.accept(accepted.stream)).await {
+                    Ok(Ok(tls)) => serve_connection(tls, client, self.ctx).await,
+                    // Port probes and health checks connect and close without a byte.
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        debug!(peer = %client, error = %e, "closed before completing the TLS handshake")
+                    }
+                    Ok(Err(e)) => warn!(peer = %client, error = %e, "TLS handshake failed"),
+                    Err(_) => warn!(peer = %client, ?timeout, "TLS handshake timed out"),
+                }
+            }
+        }
+    }
+}
+
+/// One log line per connection refused before the RTMP handshake.
+fn log_proxy_error(peer: SocketAddr, listener: &str, e: &ProxyError) {
+    match e {
+        ProxyError::Untrusted { kind } => warn!(
+            peer = %peer,
+            header = %kind,
+            listener,
+            "proxy header refused: peer is not a trusted proxy (proxy.trusted); connection closed"
+        ),
+        ProxyError::Io(_) => {
+            debug!(peer = %peer, listener, error = %e, "connection lost before the first byte")
+        }
+        _ => {
+            warn!(peer = %peer, listener, error = %e, "connection closed before the RTMP handshake")
+        }
     }
 }
 

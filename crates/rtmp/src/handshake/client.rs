@@ -1,13 +1,16 @@
 //! The client side of the handshake (RTMP 1.0 §5.2): send C0+C1 (digest form by default, like
-//! Flash Player 9+, librtmp and ffmpeg), answer S1 with C2 in the form S1 shows, then read S2.
+//! Flash Player 9+, librtmp and ffmpeg; or RTMPE), answer S1 with C2 in the form S1 shows, then
+//! read S2.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::dh::DhKeyPair;
 use super::digest::{self, DIGEST_LEN, FMS_KEY, FP_KEY};
+use super::rtmpe::{self, RtmpeCipher, RtmpeType, RTMPE_CLIENT_VERSION};
 use super::{
-    check_version, is_simple_echo, random_packet, simple_echo, take_version_byte, version_bytes,
-    DigestLayout, HandshakeError, HandshakeKind, PacketReader, CLIENT_VERSION, HANDSHAKE_SIZE,
-    RTMP_VERSION,
+    is_simple_echo, parse_version, random_packet, simple_echo, take_version_byte, version_bytes,
+    DigestLayout, HandshakeError, HandshakeKind, PacketReader, Version, CLIENT_VERSION,
+    HANDSHAKE_SIZE, RTMP_VERSION,
 };
 
 /// Which C1 the client sends.
@@ -20,6 +23,12 @@ pub enum ClientHandshakeMode {
     /// for H.264/AAC, accept it.
     #[default]
     Digest,
+    /// RTMPE of the given type (C0 = 6, 8 or 9): like ffmpeg and librtmp, version bytes
+    /// [`RTMPE_CLIENT_VERSION`], digest and Diffie-Hellman key in
+    /// [`DigestLayout::KeyFirst`]. The server's S0 decides the signature type actually used;
+    /// S1 must carry a verifiable digest ([`HandshakeError::DigestMismatch`] otherwise, strict
+    /// or not: the server's key cannot be located without it).
+    Rtmpe(RtmpeType),
 }
 
 /// Client options.
@@ -58,6 +67,11 @@ pub struct ClientHandshake {
     peer_version: Option<[u8; 4]>,
     s1_digest_verified: Option<bool>,
     s2_verified: Option<bool>,
+    /// Our DH key pair (RTMPE mode).
+    dh: Option<Box<DhKeyPair>>,
+    /// The RTMPE type S0 announced.
+    rtmpe: Option<RtmpeType>,
+    cipher: Option<RtmpeCipher>,
 }
 
 impl ClientHandshake {
@@ -77,6 +91,8 @@ impl ClientHandshake {
     pub fn with_config(config: ClientHandshakeConfig, rng: &mut impl rand::RngCore) -> Self {
         let mut c1 = random_packet(rng);
         c1[..4].copy_from_slice(&[0; 4]);
+        let mut dh = None;
+        let mut c0 = RTMP_VERSION;
         let c1_digest = match config.mode {
             ClientHandshakeMode::Simple => {
                 c1[4..8].copy_from_slice(&[0; 4]);
@@ -90,9 +106,21 @@ impl ClientHandshake {
                     digest::client_digest_key(),
                 ))
             }
+            ClientHandshakeMode::Rtmpe(rtmpe_type) => {
+                c0 = rtmpe_type.version_byte();
+                c1[4..8].copy_from_slice(&RTMPE_CLIENT_VERSION);
+                let pair = DhKeyPair::generate(rng);
+                rtmpe::put_public_key(&mut c1, DigestLayout::KeyFirst, pair.public_key());
+                dh = Some(Box::new(pair));
+                Some(digest::imprint_digest(
+                    &mut c1,
+                    DigestLayout::KeyFirst,
+                    digest::client_digest_key(),
+                ))
+            }
         };
         let mut outgoing = BytesMut::with_capacity(1 + 2 * HANDSHAKE_SIZE);
-        outgoing.put_u8(RTMP_VERSION);
+        outgoing.put_u8(c0);
         outgoing.put_slice(&c1[..]);
         ClientHandshake {
             config,
@@ -105,6 +133,9 @@ impl ClientHandshake {
             peer_version: None,
             s1_digest_verified: None,
             s2_verified: None,
+            dh,
+            rtmpe: None,
+            cipher: None,
         }
     }
 
@@ -134,7 +165,19 @@ impl ClientHandshake {
                     let Some(version) = take_version_byte(input) else {
                         return Ok(());
                     };
-                    check_version(version)?;
+                    let parsed = parse_version(version)?;
+                    match (self.config.mode, parsed) {
+                        (ClientHandshakeMode::Rtmpe(_), Version::Rtmpe(answered)) => {
+                            self.rtmpe = Some(answered);
+                        }
+                        (ClientHandshakeMode::Rtmpe(_), Version::Plain) => {
+                            return Err(HandshakeError::RtmpeRefused(version));
+                        }
+                        (_, Version::Rtmpe(_)) => {
+                            return Err(HandshakeError::EncryptedNotSupported(version));
+                        }
+                        (_, Version::Plain) => {}
+                    }
                     self.state = State::ReadS1;
                 }
                 State::ReadS1 => {
@@ -142,7 +185,11 @@ impl ClientHandshake {
                         return Ok(());
                     };
                     let s1 = *s1;
-                    self.answer(&s1, rng)?;
+                    if self.rtmpe.is_some() {
+                        self.answer_rtmpe(&s1, rng)?;
+                    } else {
+                        self.answer(&s1, rng)?;
+                    }
                     self.state = State::ReadS2;
                 }
                 State::ReadS2 => {
@@ -150,6 +197,15 @@ impl ClientHandshake {
                         return Ok(());
                     };
                     let verified = match (self.kind, self.c1_digest) {
+                        (Some(HandshakeKind::Rtmpe { rtmpe_type, .. }), Some(c1_digest)) => {
+                            let expected =
+                                rtmpe::response_signature(rtmpe_type, s2, &FMS_KEY, &c1_digest);
+                            let ok = expected[..] == s2[digest::RESPONSE_SIGNATURE_OFFSET..];
+                            if !ok && self.config.strict {
+                                return Err(HandshakeError::InvalidS2);
+                            }
+                            ok
+                        }
                         (Some(HandshakeKind::Digest(_)), Some(c1_digest)) => {
                             let ok = digest::verify_response(s2, &FMS_KEY, &c1_digest);
                             if !ok && self.config.strict {
@@ -207,6 +263,37 @@ impl ClientHandshake {
         Ok(())
     }
 
+    /// Builds the RTMPE C2 for `s1`, derives the RC4 pair and queues C2.
+    fn answer_rtmpe(
+        &mut self,
+        s1: &[u8; HANDSHAKE_SIZE],
+        rng: &mut impl rand::RngCore,
+    ) -> Result<(), HandshakeError> {
+        let server_version = version_bytes(s1);
+        self.peer_version = Some(server_version);
+        let found = digest::find_digest(s1, digest::server_digest_key());
+        self.s1_digest_verified = Some(found.is_some());
+        let (Some((layout, s1_digest)), Some(rtmpe_type), Some(pair)) =
+            (found, self.rtmpe, self.dh.as_deref())
+        else {
+            return Err(HandshakeError::DigestMismatch { server_version });
+        };
+        let server_public = rtmpe::public_key_at(s1, layout);
+        let secret = pair.shared_secret(&server_public)?;
+        self.cipher = Some(RtmpeCipher::new(
+            &secret,
+            pair.public_key(),
+            &server_public,
+        ));
+        self.kind = Some(HandshakeKind::Rtmpe { rtmpe_type, layout });
+
+        let mut c2 = random_packet(rng);
+        let signature = rtmpe::response_signature(rtmpe_type, &c2, &FP_KEY, &s1_digest);
+        c2[digest::RESPONSE_SIGNATURE_OFFSET..].copy_from_slice(&signature);
+        self.outgoing.put_slice(&c2[..]);
+        Ok(())
+    }
+
     /// C0+C1 (at once), then C2 once S0+S1 are in. Returns everything queued so far.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         (!self.outgoing.is_empty()).then(|| self.outgoing.split().freeze())
@@ -234,9 +321,21 @@ impl ClientHandshake {
         self.s1_digest_verified
     }
 
-    /// Whether S2 answered C1 correctly (digest form: signature keyed by C1's digest; simple
-    /// form: echo of C1's time and random bytes). `None` until S2 is in.
+    /// Whether S2 answered C1 correctly (digest form: signature keyed by C1's digest, encrypted
+    /// per the RTMPE type if any; simple form: echo of C1's time and random bytes). `None`
+    /// until S2 is in.
     pub fn s2_verified(&self) -> Option<bool> {
         self.s2_verified
+    }
+
+    /// The RC4 pair of an RTMPE connection, once, after completion (`None` before, for plain
+    /// RTMP, and after it was taken). Every byte after S2, both ways, goes through it —
+    /// including bytes already left in the input buffer.
+    pub fn take_cipher(&mut self) -> Option<RtmpeCipher> {
+        if self.is_complete() {
+            self.cipher.take()
+        } else {
+            None
+        }
     }
 }

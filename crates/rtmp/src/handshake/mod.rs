@@ -38,19 +38,40 @@
 //! not always verify) but records whether it did ([`ServerHandshake::c2_verified`]); a client
 //! rejects a complex-form S1/S2 whose digest or signature is wrong only when configured
 //! [`strict`](ClientHandshakeConfig::strict), otherwise it falls back to echoing S1 and records it.
+//!
+//! # RTMPE (C0 = 6, 8, 9)
+//!
+//! An RTMPE handshake is a digest handshake that also exchanges Diffie-Hellman keys in the
+//! C1/S1 key blocks ([`dh`]) and, for types 8 and 9, encrypts the C2/S2 signatures
+//! ([`rtmpe`]). A server accepts it on the same port as plain RTMP (unless configured not to,
+//! [`ServerHandshakeConfig::rtmpe`]); a client asks for it with [`ClientHandshakeMode::Rtmpe`].
+//! C0..C2 and S0..S2 are exchanged in the clear. Once `is_complete()`, `take_cipher()` hands
+//! over the [`RtmpeCipher`]: every later byte, both ways, goes through it — including any bytes
+//! already left in the input buffer behind C2/S2. RTMPE is obfuscation, not security: prefer
+//! RTMPS.
+//!
+//! An RTMPE C1 must carry a verifiable digest (otherwise its key cannot be located) and a DH
+//! public key in `[2, p − 2]`; S1 likewise for a client. Both are checked and are errors.
 
+pub mod dh;
 pub mod digest;
+pub mod rc4;
+pub mod rtmpe;
+pub mod xtea;
 
 mod client;
 mod server;
 
+#[cfg(test)]
+mod rtmpe_tests;
 #[cfg(test)]
 mod tests;
 
 use bytes::{Buf, BytesMut};
 
 pub use client::{ClientHandshake, ClientHandshakeConfig, ClientHandshakeMode};
-pub use server::ServerHandshake;
+pub use rtmpe::{RtmpeCipher, RtmpeType};
+pub use server::{ServerHandshake, ServerHandshakeConfig};
 
 /// The only plain RTMP version (C0/S0 byte), RTMP 1.0 §5.2.2.
 pub const RTMP_VERSION: u8 = 3;
@@ -59,7 +80,7 @@ pub const RTMP_VERSION: u8 = 3;
 pub const HANDSHAKE_SIZE: usize = 1536;
 
 /// C0 values that request RTMPE (encrypted RTMP): 6 (plain DH + RC4), 8 (XTEA-signed), 9
-/// (Blowfish-signed).
+/// (Blowfish-signed). See [`RtmpeType`].
 pub const RTMPE_VERSIONS: [u8; 3] = [0x06, 0x08, 0x09];
 
 /// Version bytes (C1/S1 bytes 4..8) this crate's client sends in the digest form: Flash Player
@@ -76,9 +97,20 @@ pub enum HandshakeError {
     /// C0/S0 is neither RTMP version 3 nor an RTMPE variant.
     #[error("handshake version byte {0:#04x} is not RTMP version 3 (RTMP 1.0 §5.2.2)")]
     UnsupportedVersion(u8),
-    /// C0/S0 requests RTMPE (6, 8 or 9), which this endpoint does not speak.
-    #[error("handshake version byte {0:#04x} requests RTMPE encryption, which is not supported")]
+    /// C0/S0 requests RTMPE (6, 8 or 9) where this endpoint does not do it: a server configured
+    /// without RTMPE, or an S0 answering a client that did not ask for RTMPE.
+    #[error("handshake version byte {0:#04x} requests RTMPE encryption, which is not enabled here")]
     EncryptedNotSupported(u8),
+    /// A client asked for RTMPE but S0 is not an RTMPE version byte (6, 8 or 9).
+    #[error("RTMPE was requested but the server answered with version byte {0:#04x}")]
+    RtmpeRefused(u8),
+    /// An RTMPE C1 whose digest verifies in neither layout, so its Diffie-Hellman key cannot be
+    /// located (RTMPE rides on the digest handshake).
+    #[error("RTMPE C1 carries no verifiable digest, so its Diffie-Hellman key cannot be located")]
+    RtmpeWithoutDigest,
+    /// The peer's Diffie-Hellman public key is outside `[2, p - 2]` (RFC 2631 §2.1.5).
+    #[error("RTMPE Diffie-Hellman public key is outside [2, p-2]")]
+    InvalidDhPublicKey,
     /// A strict client got an S1 with non-zero version bytes (the digest form) whose digest
     /// verifies in neither layout with the Flash Media Server key.
     #[error(
@@ -102,6 +134,14 @@ pub enum HandshakeKind {
     Simple,
     /// The digest form, with the layout the client's C1 used (the server answers in kind).
     Digest(DigestLayout),
+    /// RTMPE: the digest form with a Diffie-Hellman exchange; everything after C2/S2 is
+    /// RC4-encrypted.
+    Rtmpe {
+        /// The type S0 announced (the one whose signatures are in use).
+        rtmpe_type: RtmpeType,
+        /// The digest layout: the client's C1 layout on the server, S1's on the client.
+        layout: DigestLayout,
+    },
 }
 
 /// Where the digest block sits in a digest-form C1/S1.
@@ -114,12 +154,22 @@ pub enum DigestLayout {
     KeyFirst,
 }
 
-/// Checks a C0/S0 version byte.
-fn check_version(version: u8) -> Result<(), HandshakeError> {
+/// What a C0/S0 version byte asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    /// 3: plain RTMP.
+    Plain,
+    /// 6, 8 or 9: RTMPE.
+    Rtmpe(RtmpeType),
+}
+
+/// Parses a C0/S0 version byte; anything but 3, 6, 8 or 9 is an error.
+fn parse_version(version: u8) -> Result<Version, HandshakeError> {
     match version {
-        RTMP_VERSION => Ok(()),
-        v if RTMPE_VERSIONS.contains(&v) => Err(HandshakeError::EncryptedNotSupported(v)),
-        v => Err(HandshakeError::UnsupportedVersion(v)),
+        RTMP_VERSION => Ok(Version::Plain),
+        v => RtmpeType::from_version_byte(v)
+            .map(Version::Rtmpe)
+            .ok_or(HandshakeError::UnsupportedVersion(v)),
     }
 }
 

@@ -8,13 +8,13 @@ use rand::{RngCore, SeedableRng};
 use super::digest::{self, FMS_KEY, FP_KEY};
 use super::*;
 
-fn rng(seed: u64) -> StdRng {
+pub(super) fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
 }
 
 /// Feeds `bytes` to `feed` in pieces of `step` bytes (0 = all at once) through one growing
 /// buffer, as a socket reader would; returns what was left unconsumed.
-fn feed_in_steps(
+pub(super) fn feed_in_steps(
     bytes: &[u8],
     step: usize,
     mut feed: impl FnMut(&mut BytesMut) -> Result<(), HandshakeError>,
@@ -28,18 +28,18 @@ fn feed_in_steps(
     Ok(buf)
 }
 
-struct PairOutcome {
-    server: ServerHandshake,
-    client: ClientHandshake,
+pub(super) struct PairOutcome {
+    pub(super) server: ServerHandshake,
+    pub(super) client: ClientHandshake,
     /// Everything the client sent (C0 C1 C2).
-    client_bytes: Vec<u8>,
+    pub(super) client_bytes: Vec<u8>,
     /// Everything the server sent (S0 S1 S2).
-    server_bytes: Vec<u8>,
+    pub(super) server_bytes: Vec<u8>,
 }
 
 /// Runs a client and a server against each other in memory, each side receiving in `step`-byte
 /// pieces.
-fn run_pair(mode: ClientHandshakeMode, step: usize) -> PairOutcome {
+pub(super) fn run_pair(mode: ClientHandshakeMode, step: usize) -> PairOutcome {
     let mut crng = rng(1);
     let mut srng = rng(2);
     let mut client = ClientHandshake::new(mode, &mut crng);
@@ -69,7 +69,7 @@ fn run_pair(mode: ClientHandshakeMode, step: usize) -> PairOutcome {
     }
 }
 
-fn packet(bytes: &[u8]) -> [u8; HANDSHAKE_SIZE] {
+pub(super) fn packet(bytes: &[u8]) -> [u8; HANDSHAKE_SIZE] {
     let mut p = [0u8; HANDSHAKE_SIZE];
     p.copy_from_slice(&bytes[..HANDSHAKE_SIZE]);
     p
@@ -351,20 +351,33 @@ fn unknown_versions_are_rejected_and_the_error_sticks() {
 }
 
 #[test]
-fn rtmpe_versions_are_reported_as_encrypted() {
+fn rtmpe_versions_are_refused_where_rtmpe_is_off() {
     for v in RTMPE_VERSIONS {
         let mut r = rng(0);
+        // The default server accepts C0 = 6, 8, 9 (and waits for C1).
         let mut server = ServerHandshake::new(&mut r);
+        let mut input = BytesMut::from(&[v][..]);
+        assert_eq!(server.handle_input(&mut input, &mut r), Ok(()));
+        assert!(input.is_empty());
+        // One configured without RTMPE refuses them.
+        let config = ServerHandshakeConfig {
+            rtmpe: false,
+            ..ServerHandshakeConfig::default()
+        };
+        let mut server = ServerHandshake::with_config(config, &mut r);
         let err = server
             .handle_input(&mut BytesMut::from(&[v][..]), &mut r)
             .unwrap_err();
         assert_eq!(err, HandshakeError::EncryptedNotSupported(v));
-        let mut client = ClientHandshake::new(ClientHandshakeMode::Simple, &mut r);
-        let err = client
-            .handle_input(&mut BytesMut::from(&[v][..]), &mut r)
-            .unwrap_err();
-        assert_eq!(err, HandshakeError::EncryptedNotSupported(v));
-        assert!(err.to_string().contains("RTMPE"));
+        // A client that did not ask for RTMPE refuses an RTMPE S0.
+        for mode in [ClientHandshakeMode::Simple, ClientHandshakeMode::Digest] {
+            let mut client = ClientHandshake::new(mode, &mut r);
+            let err = client
+                .handle_input(&mut BytesMut::from(&[v][..]), &mut r)
+                .unwrap_err();
+            assert_eq!(err, HandshakeError::EncryptedNotSupported(v));
+            assert!(err.to_string().contains("RTMPE"));
+        }
     }
 }
 
@@ -542,9 +555,13 @@ fn server_split_run(bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>, bool) {
     (out, buf.to_vec(), server.is_complete())
 }
 
-fn client_split_run(bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>, bool) {
+fn client_split_run(
+    mode: ClientHandshakeMode,
+    bytes: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, Vec<u8>, bool) {
     let mut r = rng(1);
-    let mut client = ClientHandshake::new(ClientHandshakeMode::Digest, &mut r);
+    let mut client = ClientHandshake::new(mode, &mut r);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut prev = 0;
@@ -559,6 +576,37 @@ fn client_split_run(bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>, bool) {
     (out, buf.to_vec(), client.is_complete())
 }
 
+/// Checks that feeding a pair's packets split at `raw_cuts` (plus `extra` bytes behind them)
+/// gives the same bytes as feeding them whole.
+fn check_split_points(
+    mode: ClientHandshakeMode,
+    raw_cuts: &[usize],
+    extra: &[u8],
+) -> Result<(), TestCaseError> {
+    let simple = mode == ClientHandshakeMode::Simple;
+    let reference = run_pair(mode, 0);
+
+    let mut to_server = reference.client_bytes.clone();
+    to_server.extend_from_slice(extra);
+    let mut cuts: Vec<usize> = raw_cuts.iter().map(|c| c % (to_server.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let (out, rest, done) = server_split_run(&to_server, &cuts);
+    prop_assert!(done);
+    prop_assert_eq!(&out, &reference.server_bytes);
+    prop_assert_eq!(&rest, extra);
+
+    if !simple {
+        let mut to_client = reference.server_bytes.clone();
+        to_client.extend_from_slice(extra);
+        let (out, rest, done) = client_split_run(mode, &to_client, &cuts);
+        prop_assert!(done);
+        prop_assert_eq!(&out, &reference.client_bytes);
+        prop_assert_eq!(&rest, extra);
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn split_points_do_not_matter(
@@ -567,25 +615,21 @@ proptest! {
         extra in proptest::collection::vec(any::<u8>(), 0..16),
     ) {
         let mode = if simple { ClientHandshakeMode::Simple } else { ClientHandshakeMode::Digest };
-        let reference = run_pair(mode, 0);
+        check_split_points(mode, &raw_cuts, &extra)?;
+    }
+}
 
-        let mut to_server = reference.client_bytes.clone();
-        to_server.extend_from_slice(&extra);
-        let mut cuts: Vec<usize> = raw_cuts.iter().map(|c| c % (to_server.len() + 1)).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        let (out, rest, done) = server_split_run(&to_server, &cuts);
-        prop_assert!(done);
-        prop_assert_eq!(&out, &reference.server_bytes);
-        prop_assert_eq!(&rest, &extra);
-
-        if !simple {
-            let mut to_client = reference.server_bytes.clone();
-            to_client.extend_from_slice(&extra);
-            let (out, rest, done) = client_split_run(&to_client, &cuts);
-            prop_assert!(done);
-            prop_assert_eq!(&out, &reference.client_bytes);
-            prop_assert_eq!(&rest, &extra);
-        }
+proptest! {
+    // Each case runs several 1024-bit modular exponentiations: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn rtmpe_split_points_do_not_matter(
+        type_index in 0usize..3,
+        raw_cuts in proptest::collection::vec(0usize..3090, 0..12),
+        extra in proptest::collection::vec(any::<u8>(), 0..16),
+    ) {
+        let types = [RtmpeType::Basic, RtmpeType::Xtea, RtmpeType::Blowfish];
+        let mode = ClientHandshakeMode::Rtmpe(types[type_index]);
+        check_split_points(mode, &raw_cuts, &extra)?;
     }
 }

@@ -29,6 +29,9 @@ pub struct ClientConfig {
     /// The connect request (app, tcUrl, flashVer, objectEncoding, fourCcList, ...).
     pub connect: ConnectCommand,
     /// Handshake form. Default: digest (complex), as Flash Player and librtmp send.
+    /// [`ClientHandshakeMode::Rtmpe`] makes the connection RTMPE (`rtmpe://`): a Diffie-Hellman
+    /// handshake, then RC4 both ways, handled inside the session (the driver sees plain
+    /// `handle_input`/`poll_transmit` bytes as always). RTMPE is obfuscation, not security.
     pub handshake: ClientHandshakeMode,
     /// Chunk size for what we send, announced before connect. Default 4096.
     pub chunk_size: u32,

@@ -1,11 +1,19 @@
 //! The part of a session both ends share: handshake driving, chunk decoding and encoding,
 //! acknowledgements (RTMP 1.0 §5.4.3, §5.4.4), Set Peer Bandwidth handling (§5.4.5) and the
 //! transmit queue.
+//!
+//! RTMPE (`PROTOCOL_NOTES.md`, "RTMPE") is handled here, below the chunk layer, so drivers never
+//! see it: once the handshake hands over its [`RtmpeCipher`], received bytes are decrypted as
+//! they are appended (the bytes that were already buffered behind C2/S2 first), and everything
+//! queued after the handshake is encrypted as it leaves [`Conn::poll_transmit`] /
+//! [`Conn::drain_transmit`]. The handshake's own packets, still queued, go out in the clear.
+//! Encryption needs a private copy, so an RTMPE connection coalesces its pending buffers into
+//! one fresh buffer per poll; plain RTMP keeps handing out the shared payload slices.
 
 use super::{csid, SessionError};
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits};
 use crate::command::CommandMessage;
-use crate::handshake::{ClientHandshake, HandshakeKind, ServerHandshake};
+use crate::handshake::{ClientHandshake, HandshakeKind, RtmpeCipher, ServerHandshake};
 use crate::message::{LimitType, ProtocolControl, UserControlEvent};
 use crate::types::{MessageType, RawMessage, Timestamp};
 use bytes::{Bytes, BytesMut};
@@ -39,6 +47,10 @@ pub(crate) struct Conn {
     /// Last Set Peer Bandwidth the peer sent us (size), used for the dynamic limit type.
     peer_bandwidth: Option<u32>,
     closed: bool,
+    /// RTMPE: the RC4 pair, once the handshake is complete.
+    cipher: Option<RtmpeCipher>,
+    /// How many buffers at the front of `out` are handshake packets, to be sent unencrypted.
+    clear_front: usize,
 }
 
 /// What one step of input produced below the session level.
@@ -65,6 +77,8 @@ impl Conn {
             our_window: 0,
             peer_bandwidth: None,
             closed: false,
+            cipher: None,
+            clear_front: 0,
         }
     }
 
@@ -99,7 +113,11 @@ impl Conn {
         if self.closed {
             return Err(SessionError::Closed);
         }
+        let start = self.in_buf.len();
         self.in_buf.extend_from_slice(data);
+        if let Some(cipher) = &mut self.cipher {
+            cipher.decrypt(&mut self.in_buf[start..]);
+        }
         Ok(())
     }
 
@@ -114,28 +132,64 @@ impl Conn {
                 if let Some(b) = h.poll_transmit() {
                     self.out.push_back(b);
                 }
-                h.is_complete().then(|| h.kind())
+                h.is_complete().then(|| (h.kind(), h.take_cipher()))
             }
             Hs::Client(h) => {
                 h.handle_input(&mut self.in_buf, &mut self.rng)?;
                 while let Some(b) = h.poll_transmit() {
                     self.out.push_back(b);
                 }
-                h.is_complete().then(|| h.kind())
+                h.is_complete().then(|| (h.kind(), h.take_cipher()))
             }
             Hs::Done(_) => None,
         };
         match (&self.hs, done) {
             (Hs::Done(_), _) => {}
             (_, None) => return Ok(None),
-            (_, Some(kind)) => {
+            (_, Some((kind, cipher))) => {
                 self.hs = Hs::Done(kind);
+                if let Some(mut cipher) = cipher {
+                    // What is buffered now arrived behind C2/S2: already encrypted.
+                    cipher.decrypt(&mut self.in_buf[..]);
+                    self.start_encryption(cipher);
+                }
                 return Ok(Some(Input::HandshakeDone(kind)));
             }
         }
         let msg = self.decoder.decode(&mut self.in_buf)?;
         self.maybe_ack();
         Ok(msg.map(Input::Message))
+    }
+
+    /// Installs the RTMPE cipher: what is queued now (handshake packets only, as nothing else is
+    /// sent before the handshake completes) stays clear, everything queued later is encrypted.
+    fn start_encryption(&mut self, cipher: RtmpeCipher) {
+        self.flush_scratch();
+        self.clear_front = self.out.len();
+        self.cipher = Some(cipher);
+    }
+
+    /// Takes everything pending after the clear handshake packets, as one encrypted buffer.
+    fn take_encrypted(&mut self) -> Option<Bytes> {
+        let cipher = self.cipher.as_mut()?;
+        if self.out.is_empty() {
+            // Only the scratch buffer: it is ours, encrypt it where it is.
+            if self.scratch.is_empty() {
+                return None;
+            }
+            let mut buf = self.scratch.split();
+            cipher.encrypt(&mut buf[..]);
+            return Some(buf.freeze());
+        }
+        let len = self.out.iter().map(Bytes::len).sum::<usize>() + self.scratch.len();
+        let mut buf = BytesMut::with_capacity(len);
+        for b in self.out.drain(..) {
+            buf.extend_from_slice(&b);
+        }
+        buf.extend_from_slice(&self.scratch);
+        self.scratch.clear();
+        cipher.encrypt(&mut buf[..]);
+        Some(buf.freeze())
     }
 
     fn maybe_ack(&mut self) {
@@ -248,6 +302,13 @@ impl Conn {
     }
 
     pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.clear_front > 0 {
+            self.clear_front -= 1;
+            return self.out.pop_front();
+        }
+        if self.cipher.is_some() {
+            return self.take_encrypted();
+        }
         if let Some(b) = self.out.pop_front() {
             return Some(b);
         }
@@ -260,6 +321,12 @@ impl Conn {
 
     /// Move every pending buffer into `out` (for one vectored write).
     pub(crate) fn drain_transmit(&mut self, out: &mut Vec<Bytes>) {
+        if self.cipher.is_some() {
+            let clear = std::mem::take(&mut self.clear_front).min(self.out.len());
+            out.extend(self.out.drain(..clear));
+            out.extend(self.take_encrypted());
+            return;
+        }
         out.extend(self.out.drain(..));
         if !self.scratch.is_empty() {
             out.push(self.scratch.split().freeze());
