@@ -31,7 +31,10 @@ fn probe_reports_codecs_of_an_ffmpeg_stream() {
     assert!(r.status.success(), "probe failed:\n{}", r.log);
     let j: serde_json::Value = serde_json::from_slice(&r.stdout)
         .unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", String::from_utf8_lossy(&r.stdout)));
-    assert!(!j["server"]["fms_ver"].as_str().unwrap().is_empty(), "{j:#}");
+    assert!(
+        !j["server"]["fms_ver"].as_str().unwrap().is_empty(),
+        "{j:#}"
+    );
     assert!(j["server"]["capabilities"].as_f64().is_some(), "{j:#}");
     assert_eq!(j["video"]["codec"], "h264", "{j:#}");
     assert_eq!(j["video"]["width"], 320, "{j:#}");
@@ -56,7 +59,10 @@ fn probe_reports_codecs_of_an_ffmpeg_stream() {
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(text.contains("video         h264"), "{text}");
     assert!(text.contains("320x240"), "{text}");
-    assert!(text.contains("audio         aac LC, 44100 Hz, 2 channels"), "{text}");
+    assert!(
+        text.contains("audio         aac LC, 44100 Hz, 2 channels"),
+        "{text}"
+    );
     assert!(text.contains("fmsVer "), "{text}");
 }
 
@@ -76,13 +82,25 @@ fn publish_then_play_through_sluice_serve() {
     assert!(a >= 150, "{a} audio packets");
     assert!(publisher.is_running(), "{}", publisher.log());
 
-    let r = run_sluice(&["bench", &url, "--players", "20", "--duration", "2", "--ramp", "0"]);
+    let r = run_sluice(&[
+        "bench",
+        &url,
+        "--players",
+        "20",
+        "--duration",
+        "2",
+        "--ramp",
+        "0",
+    ]);
     assert!(r.status.success(), "bench failed:\n{}", r.log);
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(
         text.contains("20 requested, 20 connected, 20 receiving, 0 failed"),
         "{text}"
     );
-    assert!(text.contains("latency ms      - (needs --publish)"), "{text}");
+    assert!(
+        text.contains("latency ms      - (needs --publish)"),
+        "{text}"
+    );
     publisher.kill();
 }

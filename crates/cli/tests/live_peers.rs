@@ -261,6 +261,67 @@ fn second_publisher_is_refused_and_the_first_keeps_going() {
     );
 }
 
+/// Plays `stream` (live for a few seconds already) with the raw client and checks what a
+/// mid-stream join must look like: the sequence header first, then a keyframe at (or very near)
+/// timestamp 0, then no timestamp jumps; audio near 0 too.
+fn assert_joins_on_a_keyframe(server: &Sluice, stream: &str) {
+    let joined = Instant::now();
+    let mut raw = RawClient::connect(server.addr(), |_| {});
+    raw.wait_connected();
+    raw.play(stream);
+    let got = collect(&mut raw, Duration::from_secs(5), |c| {
+        c.video_frames().count() >= 25
+    });
+    eprintln!(
+        "{stream}: first video frame {:?} after play started, 25 frames {:?} after connecting",
+        got.video_frames().next().map(|m| m.at),
+        joined.elapsed()
+    );
+    drop(raw);
+    let frames: Vec<_> = got.video_frames().collect();
+    assert!(
+        frames.len() >= 25,
+        "{stream}: only {} video frames in 5 s",
+        frames.len()
+    );
+    assert!(
+        got.media
+            .iter()
+            .find(|m| m.video)
+            .is_some_and(|m| is_video_sequence_header(&m.payload)),
+        "{stream}: the first video message is not the sequence header"
+    );
+    assert!(
+        is_video_keyframe(&frames[0].payload),
+        "{stream}: first video frame is not a keyframe: {:02x?}",
+        &frames[0].payload[..frames[0].payload.len().min(8)]
+    );
+    assert!(
+        frames[0].timestamp <= 100,
+        "{stream}: first video frame at {} ms, expected near 0",
+        frames[0].timestamp
+    );
+    for w in frames.windows(2) {
+        let step = w[1].timestamp.wrapping_sub(w[0].timestamp);
+        assert!(
+            step <= 200,
+            "{stream}: video timestamp jumps from {} to {}",
+            w[0].timestamp,
+            w[1].timestamp
+        );
+    }
+    let first_audio = got
+        .media
+        .iter()
+        .find(|m| !m.video && !sluice_flv::classify_audio(&m.payload).is_sequence_header)
+        .unwrap_or_else(|| panic!("{stream}: no audio frames"));
+    assert!(
+        first_audio.timestamp <= 1000,
+        "{stream}: first audio frame at {} ms",
+        first_audio.timestamp
+    );
+}
+
 #[test]
 fn player_joining_mid_stream_starts_on_a_keyframe_near_zero() {
     let opts = FixtureOpts::default().with_duration(Duration::from_secs(8));
@@ -273,62 +334,7 @@ fn player_joining_mid_stream_starts_on_a_keyframe_near_zero() {
     thread::sleep(Duration::from_millis(3300));
 
     // The exact view: what the server sends, timestamps included.
-    let joined = Instant::now();
-    let mut raw = RawClient::connect(server.addr(), |_| {});
-    raw.wait_connected();
-    raw.play("mid");
-    let got = collect(&mut raw, Duration::from_secs(5), |c| {
-        c.video_frames().count() >= 25
-    });
-    let first_frame_after = got.video_frames().next().map(|m| m.at);
-    eprintln!(
-        "mid-stream join: first video frame {:?} after play started, {:?} after connecting",
-        first_frame_after,
-        joined.elapsed()
-    );
-    drop(raw);
-    let frames: Vec<_> = got.video_frames().collect();
-    assert!(
-        frames.len() >= 25,
-        "only {} video frames in 5 s",
-        frames.len()
-    );
-    assert!(
-        got.media
-            .iter()
-            .find(|m| m.video)
-            .is_some_and(|m| is_video_sequence_header(&m.payload)),
-        "the first video message is not the sequence header"
-    );
-    assert!(
-        is_video_keyframe(&frames[0].payload),
-        "first video frame is not a keyframe: {:02x?}",
-        &frames[0].payload[..frames[0].payload.len().min(8)]
-    );
-    assert!(
-        frames[0].timestamp <= 100,
-        "first video frame at {} ms, expected near 0",
-        frames[0].timestamp
-    );
-    for w in frames.windows(2) {
-        let step = w[1].timestamp.wrapping_sub(w[0].timestamp);
-        assert!(
-            step <= 200,
-            "video timestamp jumps from {} to {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-    let first_audio = got
-        .media
-        .iter()
-        .find(|m| !m.video && m.payload.get(1) != Some(&0))
-        .expect("audio frames");
-    assert!(
-        first_audio.timestamp <= 1000,
-        "first audio frame at {} ms",
-        first_audio.timestamp
-    );
+    assert_joins_on_a_keyframe(&server, "mid");
 
     // The real-peer view: ffmpeg's output starts on a keyframe.
     let out = dir.path().join("mid.flv");
@@ -347,6 +353,18 @@ fn player_joining_mid_stream_starts_on_a_keyframe_near_zero() {
     assert!(video[0].keyframe, "first packet not a keyframe: {video:?}");
     assert!(video[0].pts < 0.2, "first video pts {} s", video[0].pts);
     publisher.wait_success(publish_budget(8));
+}
+
+#[test]
+fn player_joining_an_hevc_stream_mid_way_starts_on_a_keyframe() {
+    // Enhanced RTMP: the keyframe and sequence start are in the ExVideoTagHeader.
+    let input = fixture(FixtureOpts::hevc());
+    let server = Sluice::start();
+    let mut publisher = publish9(&input, &server.url("mid-hevc"));
+    server.wait_log(&["publish", "stream=mid-hevc"], Duration::from_secs(10));
+    thread::sleep(Duration::from_millis(2300));
+    assert_joins_on_a_keyframe(&server, "mid-hevc");
+    publisher.wait_success(publish_budget(5));
 }
 
 #[test]

@@ -22,24 +22,45 @@ struct Sluice {
 }
 
 fn start_sluice() -> Sluice {
-    let rtmp = free_port();
-    let http = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(["serve", "--log", "info"])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{rtmp}"))
-        .arg("--http")
-        .arg(format!("127.0.0.1:{http}"));
-    let mut guard = spawn(cmd);
-    for port in [rtmp, http] {
-        assert!(
-            wait_for_port(port, Duration::from_secs(10)),
-            "sluice did not listen on {port}; log:\n{}",
+    start_sluice_with_ports(&[], &[])
+}
+
+/// `sluice serve` on free RTMP and HTTP ports plus `extra` arguments, once every port in
+/// `extra_ports` accepts connections too. A port can be taken between [`free_port`] and the
+/// server's bind, so a server that exits at start is retried.
+fn start_sluice_with_ports(extra: &[String], extra_ports: &[u16]) -> Sluice {
+    for _ in 0..3 {
+        let rtmp = free_port();
+        let http = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args(["serve", "--log", "info"])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{rtmp}"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{http}"))
+            .args(extra);
+        // The server reads every SLUICE_* variable as a setting (testkit has its own) and
+        // RUST_LOG would override --log.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SLUICE_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("NO_COLOR", "1");
+        let mut guard = spawn(cmd);
+        let all_up = [rtmp, http]
+            .iter()
+            .chain(extra_ports)
+            .all(|p| wait_for_port(*p, Duration::from_secs(10)));
+        if all_up && guard.is_running() {
+            return Sluice { guard, rtmp, http };
+        }
+        eprintln!(
+            "sluice did not start (port clash?), retrying; log:\n{}",
             guard.log()
         );
     }
-    assert!(guard.is_running());
-    Sluice { guard, rtmp, http }
+    panic!("sluice serve could not be started three times in a row");
 }
 
 fn fixture(dir: &Path) -> std::path::PathBuf {
@@ -147,6 +168,53 @@ fn rtmpdump_plays_over_rtmpt() {
     assert_recording(&recorded, "rtmpdump over rtmpt");
 }
 
+#[test]
+fn ffmpeg_plays_over_rtmpts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture(dir.path());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("self-signed certificate");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let https = free_port();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\nhttps_listen = [\"127.0.0.1:{https}\"]\ncert = {:?}\nkey = {:?}\n",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let server = start_sluice_with_ports(
+        &["--config".to_owned(), config.to_str().unwrap().to_owned()],
+        &[https],
+    );
+    let play_url = format!("rtmpts://127.0.0.1:{https}/live/s");
+    let publish_url = format!("rtmp://127.0.0.1:{}/live/s", server.rtmp);
+
+    let recorded = dir.path().join("ffmpeg-rtmpts.flv");
+    let mut player = Command::new(tool("ffmpeg"));
+    player
+        .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+        .args(["-i", &play_url, "-map", "0", "-c", "copy", "-f", "flv"])
+        .arg(&recorded);
+    let mut player = spawn(player);
+    wait_for_log(&server, "RTMPT session opened", 1);
+    wait_for_log(&server, "play", 1);
+
+    let mut publisher = publish_flv(&tool("ffmpeg"), &input, &publish_url);
+    publisher.wait_success(Duration::from_secs(60));
+    if player.wait_timeout(Duration::from_secs(15)).is_none() {
+        player.interrupt(Duration::from_secs(10));
+    }
+    assert_recording(&recorded, "ffmpeg over rtmpts");
+    assert!(server.guard.log().contains("HTTPS listening"));
+}
+
 /// One HTTP/1.1 POST over a fresh connection: (status, head, body).
 fn post(port: u16, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -193,7 +261,10 @@ fn rtmpt_http_surface() {
     assert_eq!(status, 200);
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     assert!(head.contains("Content-Length: 17\r\n"), "{head}");
-    assert!(head.contains("Content-Type: application/x-fcs\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/x-fcs\r\n"),
+        "{head}"
+    );
     assert_eq!(body.len(), 17);
     assert_eq!(body[16], b'\n');
     let sid = String::from_utf8(body[..16].to_vec()).unwrap();

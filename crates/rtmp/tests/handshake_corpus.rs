@@ -243,7 +243,11 @@ fn rtmpe_seeds_are_answered_and_plain_clients_refuse_rtmpe() {
             "{name}"
         );
         assert_eq!(o[SERVER].output.len(), 1 + 2 * HANDSHAKE_SIZE);
-        assert_eq!(o[SERVER].output[0], rtmpe_type.version_byte(), "S0 echoes C0");
+        assert_eq!(
+            o[SERVER].output[0],
+            rtmpe_type.version_byte(),
+            "S0 echoes C0"
+        );
     }
 
     // C2 is followed by the client's encrypted first chunks, which stay in the buffer.
@@ -269,7 +273,6 @@ fn rtmpe_seeds_are_answered_and_plain_clients_refuse_rtmpe() {
 
 #[test]
 fn rejected_and_short_seeds() {
-
     let o = run(&load("http_get"));
     assert_eq!(
         o[SERVER].result,

@@ -171,7 +171,10 @@ fn rtmpe_connects_and_the_wire_is_encrypted() {
     let mut plain = Pair::new(ClientHandshakeMode::Digest, 30, false);
     plain.connect();
     assert!(contains(&plain.client_wire, b"connect"));
-    assert!(contains(&plain.server_wire, b"NetConnection.Connect.Success"));
+    assert!(contains(
+        &plain.server_wire,
+        b"NetConnection.Connect.Success"
+    ));
 }
 
 fn video(keyframe: bool, n: usize) -> Bytes {
@@ -307,7 +310,10 @@ fn rtmpe_publisher_feeds_a_plain_player_and_back() {
     let mut publisher = Pair::new(ClientHandshakeMode::Rtmpe(RtmpeType::Basic), 200, false);
     let mut player = Pair::new(ClientHandshakeMode::Simple, 201, true);
     media_flows(&mut publisher, &mut player);
-    assert!(contains(&player.server_wire, &[0xAB; 64]), "plain stays plain");
+    assert!(
+        contains(&player.server_wire, &[0xAB; 64]),
+        "plain stays plain"
+    );
 
     let mut publisher = Pair::new(ClientHandshakeMode::Digest, 202, true);
     let mut player = Pair::new(ClientHandshakeMode::Rtmpe(RtmpeType::Blowfish), 203, false);
@@ -344,4 +350,27 @@ fn whole_client_flight_in_one_read_is_decrypted_from_the_right_byte() {
         saw_connect |= matches!(e, ServerEvent::ConnectRequest { .. });
     }
     assert!(saw_connect);
+}
+
+#[test]
+fn an_rtmpe_server_keeps_128_byte_chunks_and_a_plain_one_announces_its_size() {
+    // ffmpeg publishing over RTMPE corrupts its own chunk size when it echoes a Set Chunk Size
+    // (see session/conn.rs): an RTMPE server sends none.
+    let mut rtmpe = Pair::new(ClientHandshakeMode::Rtmpe(RtmpeType::Basic), 400, false);
+    rtmpe.connect();
+    let (ours, theirs) = rtmpe.server.chunk_sizes();
+    assert_eq!(ours, 128);
+    assert_eq!(
+        theirs,
+        ClientConfig::new("a", "b").chunk_size,
+        "the client still announces"
+    );
+
+    let mut plain = Pair::new(ClientHandshakeMode::Digest, 400, false);
+    plain.connect();
+    assert_eq!(
+        plain.server.chunk_sizes().0,
+        ServerConfig::default().chunk_size
+    );
+    assert_ne!(ServerConfig::default().chunk_size, 128);
 }

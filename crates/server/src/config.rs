@@ -260,7 +260,8 @@ impl Settings {
         self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let mut tree = toml::Value::try_from(&self).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut tree =
+            toml::Value::try_from(&self).map_err(|e| ConfigError::Parse(e.to_string()))?;
         let vars: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(k, _)| k.starts_with("SLUICE_"))

@@ -143,7 +143,12 @@ impl Connection {
         let handshake_timeout = Duration::from_secs(settings.handshake_timeout_secs.max(1));
         let idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         let ping_interval = Duration::from_secs(settings.ping_interval_secs);
-        let write_timeout = self.ctx.hub.config().slow_player_timeout.max(Duration::from_secs(5));
+        let write_timeout = self
+            .ctx
+            .hub
+            .config()
+            .slow_player_timeout
+            .max(Duration::from_secs(5));
         let coalesce = Duration::from_millis(settings.write_coalesce_ms);
         let started = Instant::now();
         let mut last_rx = Instant::now();
@@ -283,15 +288,19 @@ impl Connection {
                     "connect"
                 );
                 if self.app.is_empty() {
-                    let _ = self.session.reject_connect(request, "an application name is required");
+                    let _ = self
+                        .session
+                        .reject_connect(request, "an application name is required");
                     return Some(CloseReason::ConnectRejected);
                 }
                 let mut resp = ConnectResponse {
                     extra_properties: ServerSession::enhanced_rtmp_properties(&command),
                     ..ConnectResponse::default()
                 };
-                resp.extra_information
-                    .insert("data", sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"));
+                resp.extra_information.insert(
+                    "data",
+                    sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"),
+                );
                 if let Err(e) = self.session.accept_connect(request, resp) {
                     return Some(CloseReason::Protocol(e.to_string()));
                 }
@@ -416,10 +425,9 @@ impl Connection {
                 request, command, ..
             } => {
                 debug!(conn = self.id, procedure = %command.name, "unhandled call");
-                let _ = self.session.respond_call_error(
-                    request,
-                    &format!("no such procedure: {}", command.name),
-                );
+                let _ = self
+                    .session
+                    .respond_call_error(request, &format!("no such procedure: {}", command.name));
             }
             ServerEvent::SharedObject { message, .. } => {
                 warn!(conn = self.id, peer = %self.peer, name = %message.name, "shared object message not served (no shared objects on this server)");
@@ -483,7 +491,13 @@ impl Connection {
         slot.publisher.send(frame);
     }
 
-    fn on_publisher_data(&mut self, stream_id: u32, timestamp: Timestamp, name: &str, payload: Bytes) {
+    fn on_publisher_data(
+        &mut self,
+        stream_id: u32,
+        timestamp: Timestamp,
+        name: &str,
+        payload: Bytes,
+    ) {
         let Some(slot) = self.publishers.get_mut(&stream_id) else {
             return;
         };
@@ -595,7 +609,10 @@ impl Connection {
         self.players.clear();
         let level_warn = matches!(
             reason,
-            CloseReason::Protocol(_) | CloseReason::HandshakeTimeout | CloseReason::WriteStalled | CloseReason::TooSlow
+            CloseReason::Protocol(_)
+                | CloseReason::HandshakeTimeout
+                | CloseReason::WriteStalled
+                | CloseReason::TooSlow
         );
         if level_warn {
             warn!(conn = self.id, peer = %self.peer, app = %self.app, bytes_in = self.session.bytes_received(), bytes_out = self.bytes_out, reason = %reason, "close");
@@ -654,7 +671,9 @@ async fn recv_players(players: &mut [PlaySlot]) -> Result<usize, crate::hub::Sub
     }
 }
 
-async fn futures_select_all<F, T>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> (T, usize, ())
+async fn futures_select_all<F, T>(
+    futs: impl Iterator<Item = std::pin::Pin<Box<F>>>,
+) -> (T, usize, ())
 where
     F: std::future::Future<Output = T>,
 {

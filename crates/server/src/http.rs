@@ -145,7 +145,10 @@ impl HttpListeners {
 
     /// The HTTPS addresses bound.
     pub fn https_addrs(&self) -> Vec<SocketAddr> {
-        self.tls.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.tls
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Start serving on the runtime: one accept task per listener and the RTMPT session
@@ -159,7 +162,9 @@ impl HttpListeners {
         let settings = &ctx.settings;
         let limits = HttpLimits::from_settings(settings);
         let rtmpt = settings.http.rtmpt.then(|| {
-            let table = Arc::new(SessionTable::new(RtmptConfig::from_settings(&settings.http)));
+            let table = Arc::new(SessionTable::new(RtmptConfig::from_settings(
+                &settings.http,
+            )));
             tokio::spawn(rtmpt::sweep_loop(
                 Arc::downgrade(&table),
                 ctx.shutdown.subscribe(),
@@ -244,7 +249,9 @@ impl AcceptLoop {
                         let hs = limits.tls_handshake_timeout;
                         match tokio::time::timeout(hs, acceptor.accept(sock)).await {
                             Ok(Ok(tls)) => serve_http(tls, peer, app, &limits, shutdown).await,
-                            Ok(Err(e)) => debug!(peer = %peer, error = %e, "HTTPS TLS handshake failed"),
+                            Ok(Err(e)) => {
+                                debug!(peer = %peer, error = %e, "HTTPS TLS handshake failed")
+                            }
                             Err(_) => debug!(peer = %peer, "HTTPS TLS handshake timed out"),
                         }
                         drop(permit);
@@ -308,11 +315,7 @@ mod tests {
     use tokio::net::TcpStream;
 
     /// A minimal HTTP/1.1 client: one request, the status code, the raw head and the body.
-    async fn post(
-        stream: &mut TcpStream,
-        path: &str,
-        body: &[u8],
-    ) -> (u16, String, Vec<u8>) {
+    async fn post(stream: &mut TcpStream, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-fcs\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -381,7 +384,10 @@ mod tests {
         assert_eq!(status, 200);
         assert!(head.starts_with("HTTP/1.1 200 "));
         assert!(head.contains("Content-Length: 17\r\n"), "{head}");
-        assert!(head.contains("Content-Type: application/x-fcs\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: application/x-fcs\r\n"),
+            "{head}"
+        );
         assert_eq!(body.len(), 17);
         assert_eq!(body[16], b'\n');
         let sid = std::str::from_utf8(&body[..16]).unwrap().to_owned();
@@ -467,6 +473,25 @@ mod tests {
             Err(ServerError::TlsNotConfigured)
         ));
         assert_eq!(HttpLimits::default().max_connections, 10_000);
+    }
+
+    /// hyper closes a keep-alive connection whose request body was left unread; ffmpeg sends
+    /// the head and the one-byte body of `/open` in separate writes and then reuses the
+    /// connection, so every route must read its body.
+    #[tokio::test]
+    async fn keep_alive_survives_a_late_body() {
+        let (ctx, addr) = start(settings()).await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        for path in ["/fcs/ident2", "/open/1", "/fcs/ident"] {
+            let head = format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n");
+            c.write_all(head.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            c.write_all(&[0]).await.unwrap();
+            let (status, head, _) = read_response(&mut c).await;
+            assert!(status == 200 || status == 404, "{path}: {head}");
+            assert!(!head.contains("Connection: close"), "{path}: {head}");
+        }
+        ctx.begin_shutdown();
     }
 
     #[tokio::test]

@@ -411,7 +411,10 @@ impl SessionTable {
 
 /// Expire idle sessions every quarter of the session timeout (at least once a second) until
 /// the server shuts down or the table is dropped.
-pub async fn sweep_loop(table: Weak<SessionTable>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn sweep_loop(
+    table: Weak<SessionTable>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let period = match table.upgrade() {
         Some(t) => (t.cfg.session_timeout / 4).max(Duration::from_secs(1)),
         None => return,
@@ -478,14 +481,24 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, max: usize) -> Result<Byte
     })
 }
 
-async fn ident() -> Response {
-    RtmptError::UnknownSession.into_response()
+// Every handler reads the request body, even when it ignores it: hyper closes a keep-alive
+// connection whose previous request body was left unread, and ffmpeg then fails its next
+// request on that connection instead of reconnecting.
+
+async fn ident(State(st): State<RtmptState>, body: Result<Bytes, BytesRejection>) -> Response {
+    match body_or_error(body, st.table.cfg.max_request_bytes) {
+        Ok(_) => RtmptError::UnknownSession.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn open(
     State(st): State<RtmptState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RtmptError> {
+    // The body is one filler byte.
+    body_or_error(body, st.table.cfg.max_request_bytes)?;
     let ctx = st.ctx.upgrade().ok_or(RtmptError::ShuttingDown)?;
     if *ctx.shutdown.borrow() {
         return Err(RtmptError::ShuttingDown);
@@ -606,9 +619,11 @@ mod tests {
 
     #[test]
     fn settings_map_to_config() {
-        let mut http = crate::config::HttpSection::default();
-        http.rtmpt_max_sessions = 7;
-        http.rtmpt_session_timeout_secs = 0;
+        let http = crate::config::HttpSection {
+            rtmpt_max_sessions: 7,
+            rtmpt_session_timeout_secs: 0,
+            ..Default::default()
+        };
         let c = RtmptConfig::from_settings(&http);
         assert_eq!(c.max_sessions, 7);
         assert_eq!(c.session_timeout, Duration::from_secs(1));

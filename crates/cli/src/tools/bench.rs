@@ -531,7 +531,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     .context("cannot start the runtime")?;
     let url = Arc::new(url);
-    let report = rt.block_on(bench(args.clone(), url, options, tags, duration, first_frame_limit))?;
+    let report = rt.block_on(bench(
+        args.clone(),
+        url,
+        options,
+        tags,
+        duration,
+        first_frame_limit,
+    ))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -691,7 +698,9 @@ async fn bench(
         if let Some((kind, msg)) = &r.error {
             failed += 1;
             *errors.entry((*kind).to_owned()).or_insert(0) += 1;
-            examples.entry((*kind).to_owned()).or_insert_with(|| msg.clone());
+            examples
+                .entry((*kind).to_owned())
+                .or_insert_with(|| msg.clone());
         }
         if r.frames > 0 {
             let t = r.receive_time.as_secs_f64();
@@ -837,7 +846,10 @@ mod tests {
     fn percentile_ranks() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).rev().collect();
         let p = percentiles(&mut v).unwrap();
-        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (p.count, p.p50, p.p90, p.p99, p.max),
+            (100, 50.0, 90.0, 99.0, 100.0)
+        );
         let p = percentiles(&mut [7.0]).unwrap();
         assert_eq!((p.p50, p.p99, p.max), (7.0, 7.0, 7.0));
         assert!(percentiles(&mut []).is_none());
@@ -899,7 +911,10 @@ mod tests {
             },
         };
         let t = render(&r);
-        assert!(t.contains("2 requested, 2 connected, 1 receiving, 1 failed"), "{t}");
+        assert!(
+            t.contains("2 requested, 2 connected, 1 receiving, 1 failed"),
+            "{t}"
+        );
         assert!(t.contains("no_media: 1 (e.g. no frame)"), "{t}");
         assert!(t.contains("latency ms      - (needs --publish)"), "{t}");
         assert!(t.contains("20.0% of one core (1 thread)"), "{t}");

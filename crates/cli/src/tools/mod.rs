@@ -147,7 +147,9 @@ mod tests {
 
     #[test]
     fn target_overrides_and_errors() {
-        let u = target("rtmp://h/a/b/c", Some("a"), Some("b/c")).url().unwrap();
+        let u = target("rtmp://h/a/b/c", Some("a"), Some("b/c"))
+            .url()
+            .unwrap();
         assert_eq!((u.app(), u.stream()), ("a", "b/c"));
         let u = target("rtmp://h/live", None, Some("cam")).url().unwrap();
         assert_eq!(u.stream(), "cam");
@@ -155,7 +157,9 @@ mod tests {
         assert!(format!("{e:#}").contains("no stream name"), "{e:#}");
         let e = target("http://h/live/x", None, None).url().unwrap_err();
         assert!(format!("{e:#}").contains("unknown URL scheme"), "{e:#}");
-        let e = target("rtmp://h/live/x", Some("/"), None).url().unwrap_err();
+        let e = target("rtmp://h/live/x", Some("/"), None)
+            .url()
+            .unwrap_err();
         assert!(format!("{e:#}").contains("empty application"), "{e:#}");
     }
 

@@ -72,7 +72,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
     let (mut sink, label) = match &args.output {
         None => (Sink::None, None),
         Some(p) if p.as_os_str() == "-" => (
-            Sink::File(FlvRecorder::new(Box::new(BufWriter::new(std::io::stdout())))),
+            Sink::File(FlvRecorder::new(Box::new(
+                BufWriter::new(std::io::stdout()),
+            ))),
             Some("stdout".to_owned()),
         ),
         Some(p) => {
@@ -84,7 +86,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
             )
         }
     };
-    runtime()?.block_on(async move {
+    let created = args.output.clone().filter(|p| p.as_os_str() != "-");
+    let result = runtime()?.block_on(async move {
         let started = Instant::now();
         let mut player = Client::play(&url, &options)
             .await
@@ -145,7 +148,16 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
             anyhow::bail!("stream {url} ended before any media arrived ({end})");
         }
         Ok(())
-    })
+    });
+    if result.is_err() {
+        // Do not leave an empty (or header-only) file behind a failure.
+        if let Some(p) = created {
+            if std::fs::metadata(&p).is_ok_and(|m| m.len() <= 13) {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    result
 }
 
 enum Outcome {
@@ -207,9 +219,12 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                     Sink::None => Ok(()),
                 }
             }
-            (Sink::File(r), PlayEvent::Metadata { properties, body, .. }) => {
-                r.push_metadata(&properties, body)
-            }
+            (
+                Sink::File(r),
+                PlayEvent::Metadata {
+                    properties, body, ..
+                },
+            ) => r.push_metadata(&properties, body),
             (_, PlayEvent::Data { .. }) => {
                 count.data += 1;
                 Ok(())
@@ -227,7 +242,9 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if let Some(ts) = media_ts {
             let first = *count.first_ts.get_or_insert(ts);
-            count.media_ms = count.media_ms.max(u32::try_from(ts.serial_diff(first).max(0)).unwrap_or(0));
+            count.media_ms = count
+                .media_ms
+                .max(u32::try_from(ts.serial_diff(first).max(0)).unwrap_or(0));
             let first_at = *first_frame_at.get_or_insert_with(Instant::now);
             if let Some(d) = duration {
                 // Media time decides; the wall clock bounds servers that stall.

@@ -12,8 +12,8 @@ use serde::Serialize;
 use sluice_amf::{Amf0Object, Amf0Value};
 use sluice_client::{Client, ClientError, ConnectInfo, PlayEvent, Timestamp};
 use sluice_flv::{
-    classify_audio, classify_video, describe_audio_sequence_header,
-    describe_video_sequence_header, StreamCodecInfo,
+    classify_audio, classify_video, describe_audio_sequence_header, describe_video_sequence_header,
+    StreamCodecInfo,
 };
 use sluice_rtmp::handshake::HandshakeKind;
 use std::time::Duration;
@@ -195,7 +195,8 @@ impl Track {
             sample_rate: d.sample_rate,
             channels: d.channels,
             frames: self.frames,
-            bitrate_kbps: span.map(|s| (self.bytes as f64 * 8.0 / f64::from(s) * 10.0).round() / 10.0),
+            bitrate_kbps: span
+                .map(|s| (self.bytes as f64 * 8.0 / f64::from(s) * 10.0).round() / 10.0),
             ..TrackReport::default()
         };
         if video {
@@ -204,13 +205,14 @@ impl Track {
                     .or_else(|| m.get_number("fps"))
                     .or_else(|| m.get_number("videoframerate"))
             });
-            r.frame_rate_measured = span
-                .filter(|_| self.frames >= 2)
-                .map(|s| ((self.frames - 1) as f64 * 1000.0 / f64::from(s) * 100.0).round() / 100.0);
+            r.frame_rate_measured = span.filter(|_| self.frames >= 2).map(|s| {
+                ((self.frames - 1) as f64 * 1000.0 / f64::from(s) * 100.0).round() / 100.0
+            });
             if let [first, .., last] = self.keyframes.as_slice() {
                 let n = (self.keyframes.len() - 1) as f64;
-                r.keyframe_interval_s =
-                    Some((f64::from(last.delta_since(*first)) / 1000.0 / n * 100.0).round() / 100.0);
+                r.keyframe_interval_s = Some(
+                    (f64::from(last.delta_since(*first)) / 1000.0 / n * 100.0).round() / 100.0,
+                );
             }
             if r.width.is_none() {
                 r.width = md.and_then(|m| m.get_number("width")).map(|w| w as u32);
@@ -272,9 +274,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         let mut last_media_ts = Timestamp::ZERO;
         loop {
             let ev = match tokio::time::timeout_at(deadline, player.next_event()).await {
-                Err(_) if first_media_ts.is_none() => anyhow::bail!(
-                    "no media from {url} within {limit:?}: the stream never started"
-                ),
+                Err(_) if first_media_ts.is_none() => {
+                    anyhow::bail!("no media from {url} within {limit:?}: the stream never started")
+                }
                 Err(_) => break,
                 Ok(Err(e @ ClientError::StreamError(_))) => return Err(e.into()),
                 Ok(Err(e)) => return Err(anyhow::Error::new(e).context("playing")),
@@ -384,7 +386,10 @@ pub fn render(r: &ProbeReport) -> String {
             r.server.handshake.unwrap_or("unknown")
         ),
     );
-    for (k, v) in [("server props", &r.server.properties), ("server info", &r.server.information)] {
+    for (k, v) in [
+        ("server props", &r.server.properties),
+        ("server info", &r.server.information),
+    ] {
         if v.as_object().is_some_and(|o| !o.is_empty()) {
             line(k, v.to_string());
         }
@@ -396,7 +401,8 @@ pub fn render(r: &ProbeReport) -> String {
             "connect {:.1} ms, play {:.1} ms, first frame {}, first keyframe {}",
             t.connect_ms,
             t.play_ms,
-            t.first_frame_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+            t.first_frame_ms
+                .map_or("-".into(), |v| format!("{v:.1} ms")),
             t.first_keyframe_ms
                 .map_or("-".into(), |v| format!("{v:.1} ms")),
         ),
@@ -468,9 +474,18 @@ mod tests {
             .with("s", "x")
             .with("nan", f64::NAN);
         let mut o2 = o.clone();
-        o2.insert("arr", Amf0Value::StrictArray(vec![Amf0Value::Null, 2.0.into()]));
+        o2.insert(
+            "arr",
+            Amf0Value::StrictArray(vec![Amf0Value::Null, 2.0.into()]),
+        );
         o2.insert("inner", Amf0Value::EcmaArray(o));
-        o2.insert("d", Amf0Value::Date { millis: 10.0, timezone: 0 });
+        o2.insert(
+            "d",
+            Amf0Value::Date {
+                millis: 10.0,
+                timezone: 0,
+            },
+        );
         let j = object_to_json(&o2);
         assert_eq!(
             j.to_string(),
@@ -535,9 +550,18 @@ mod tests {
             audio: None,
         };
         let text = render(&r);
-        assert!(text.contains("fmsVer FMS/3,0,1,123, capabilities 31"), "{text}");
-        assert!(text.contains("server info   {\"version\":\"1.0\"}"), "{text}");
-        assert!(text.contains("video         h264 High 3, 320x240, 25.00 fps"), "{text}");
+        assert!(
+            text.contains("fmsVer FMS/3,0,1,123, capabilities 31"),
+            "{text}"
+        );
+        assert!(
+            text.contains("server info   {\"version\":\"1.0\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("video         h264 High 3, 320x240, 25.00 fps"),
+            "{text}"
+        );
         assert!(text.contains("first keyframe -"), "{text}");
         assert!(text.contains("audio         none"), "{text}");
         assert!(text.contains("metadata      width=320.0"), "{text}");

@@ -247,7 +247,10 @@ mod tests {
     #[test]
     fn open_flv_errors_name_the_file() {
         let e = open_flv(Path::new("/nonexistent/x.flv")).unwrap_err();
-        assert!(format!("{e:#}").starts_with("cannot open /nonexistent/x.flv"), "{e:#}");
+        assert!(
+            format!("{e:#}").starts_with("cannot open /nonexistent/x.flv"),
+            "{e:#}"
+        );
         let dir = std::env::temp_dir().join(format!("sluice-publish-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("not.flv");

@@ -10,10 +10,10 @@
 //!   RTMP 1.0 §5.3.1; anything before the base is written at 0).
 
 use bytes::Bytes;
+use sluice_amf::Amf0Object;
 use sluice_flv::{
     classify_audio, classify_video, AudioCodec, FlvHeader, FlvTag, FlvWriter, TagType, VideoCodec,
 };
-use sluice_amf::Amf0Object;
 use sluice_rtmp::Timestamp;
 use std::io::Write;
 
@@ -147,7 +147,12 @@ impl<W: Write> FlvRecorder<W> {
     }
 
     /// Record an audio or video message.
-    pub fn push(&mut self, kind: Kind, ts: Timestamp, data: Bytes) -> Result<(), sluice_flv::FlvError> {
+    pub fn push(
+        &mut self,
+        kind: Kind,
+        ts: Timestamp,
+        data: Bytes,
+    ) -> Result<(), sluice_flv::FlvError> {
         let config = match kind {
             Kind::Video => {
                 let i = classify_video(&data);
@@ -183,7 +188,10 @@ impl<W: Write> FlvRecorder<W> {
         if self.writer.is_none() {
             self.start()?;
         }
-        let mut w = self.writer.take().ok_or(sluice_flv::FlvError::UnexpectedEof { buffered: 0 })?;
+        let mut w = self
+            .writer
+            .take()
+            .ok_or(sluice_flv::FlvError::UnexpectedEof { buffered: 0 })?;
         w.flush()?;
         Ok((w.into_inner(), self.stats))
     }
@@ -344,7 +352,12 @@ impl<W: Write> FlvRecorder<W> {
         self.write(tag_type, rel, data)
     }
 
-    fn write(&mut self, tag_type: TagType, ts: u32, data: Bytes) -> Result<(), sluice_flv::FlvError> {
+    fn write(
+        &mut self,
+        tag_type: TagType,
+        ts: u32,
+        data: Bytes,
+    ) -> Result<(), sluice_flv::FlvError> {
         let Some(w) = &mut self.writer else {
             return Ok(());
         };
@@ -402,8 +415,10 @@ mod tests {
         let mut r = FlvRecorder::new(Vec::new());
         // A live join: an inter frame first, then the cached headers, then a keyframe.
         r.push(Kind::Video, Timestamp(5000), inter(1)).unwrap();
-        r.push(Kind::Audio, Timestamp(5010), Bytes::from_static(ASEQ)).unwrap();
-        r.push(Kind::Video, Timestamp(5000), Bytes::from_static(VSEQ)).unwrap();
+        r.push(Kind::Audio, Timestamp(5010), Bytes::from_static(ASEQ))
+            .unwrap();
+        r.push(Kind::Video, Timestamp(5000), Bytes::from_static(VSEQ))
+            .unwrap();
         let props = Amf0Object::new().with("width", 320.0);
         r.push_metadata(&props, md(props.clone())).unwrap();
         assert!(!r.started(), "no frame yet");
@@ -437,7 +452,8 @@ mod tests {
             .with("videocodecid", 7.0)
             .with("hasAudio", false);
         r.push_metadata(&props, md(props.clone())).unwrap();
-        r.push(Kind::Video, Timestamp(0), Bytes::from_static(VSEQ)).unwrap();
+        r.push(Kind::Video, Timestamp(0), Bytes::from_static(VSEQ))
+            .unwrap();
         r.push(Kind::Video, Timestamp(0), key(1)).unwrap();
         assert!(r.started());
         let (file, _) = r.finish().unwrap();
@@ -449,10 +465,15 @@ mod tests {
     #[test]
     fn without_metadata_waits_for_a_second_track_then_gives_up() {
         let mut r = FlvRecorder::new(Vec::new());
-        r.push(Kind::Video, Timestamp(0), Bytes::from_static(VSEQ)).unwrap();
+        r.push(Kind::Video, Timestamp(0), Bytes::from_static(VSEQ))
+            .unwrap();
         for i in 0..25 {
-            r.push(Kind::Video, Timestamp(i * 40), if i == 0 { key(0) } else { inter(0) })
-                .unwrap();
+            r.push(
+                Kind::Video,
+                Timestamp(i * 40),
+                if i == 0 { key(0) } else { inter(0) },
+            )
+            .unwrap();
             assert!(!r.started());
         }
         r.push(Kind::Video, Timestamp(1000), inter(0)).unwrap();
@@ -481,9 +502,12 @@ mod tests {
     #[test]
     fn late_metadata_and_empty_streams() {
         let mut r = FlvRecorder::new(Vec::new());
-        let props = Amf0Object::new().with("hasVideo", true).with("hasAudio", false);
+        let props = Amf0Object::new()
+            .with("hasVideo", true)
+            .with("hasAudio", false);
         r.push_metadata(&props, md(props.clone())).unwrap();
-        r.push(Kind::Video, Timestamp(100), Bytes::from_static(VSEQ)).unwrap();
+        r.push(Kind::Video, Timestamp(100), Bytes::from_static(VSEQ))
+            .unwrap();
         r.push(Kind::Video, Timestamp(100), key(0)).unwrap();
         r.push(Kind::Video, Timestamp(140), inter(0)).unwrap();
         r.push_metadata(&props, md(props.clone())).unwrap();
@@ -502,10 +526,18 @@ mod tests {
     #[test]
     fn timestamps_across_the_wrap() {
         let mut r = FlvRecorder::new(Vec::new());
-        let props = Amf0Object::new().with("hasVideo", true).with("hasAudio", false);
+        let props = Amf0Object::new()
+            .with("hasVideo", true)
+            .with("hasAudio", false);
         r.push_metadata(&props, md(props.clone())).unwrap();
-        r.push(Kind::Video, Timestamp(u32::MAX - 10), Bytes::from_static(VSEQ)).unwrap();
-        r.push(Kind::Video, Timestamp(u32::MAX - 10), key(0)).unwrap();
+        r.push(
+            Kind::Video,
+            Timestamp(u32::MAX - 10),
+            Bytes::from_static(VSEQ),
+        )
+        .unwrap();
+        r.push(Kind::Video, Timestamp(u32::MAX - 10), key(0))
+            .unwrap();
         r.push(Kind::Video, Timestamp(29), inter(0)).unwrap();
         let (file, _) = r.finish().unwrap();
         let (_, tags) = read_back(&file);

@@ -44,7 +44,10 @@ pub fn spawn_sluice(args: &[&str]) -> ChildGuard {
 /// A fixture of `secs` seconds (320x240 25 fps H.264 + AAC 44.1 kHz stereo) in `dir`.
 pub fn fixture(dir: &Path, secs: u64) -> PathBuf {
     let p = dir.join(format!("fixture-{secs}s.flv"));
-    make_test_flv(&p, FixtureOpts::default().with_duration(Duration::from_secs(secs)));
+    make_test_flv(
+        &p,
+        FixtureOpts::default().with_duration(Duration::from_secs(secs)),
+    );
     p
 }
 
@@ -69,10 +72,19 @@ pub fn wait_listening(port: u16, guard: &mut ChildGuard) {
         if is_listening(port) {
             return;
         }
-        assert!(guard.is_running(), "{} exited:\n{}", guard.name(), guard.log());
+        assert!(
+            guard.is_running(),
+            "{} exited:\n{}",
+            guard.name(),
+            guard.log()
+        );
         thread::sleep(Duration::from_millis(20));
     }
-    panic!("{} did not listen on {port}:\n{}", guard.name(), guard.log());
+    panic!(
+        "{} did not listen on {port}:\n{}",
+        guard.name(),
+        guard.log()
+    );
 }
 
 /// `ffmpeg -re -i INPUT -c copy -f flv -listen 1 rtmp://127.0.0.1:PORT/app/s`: an RTMP server
@@ -81,9 +93,17 @@ pub fn ffmpeg_server(input: &Path) -> (ChildGuard, String) {
     let port = free_port();
     let url = format!("rtmp://127.0.0.1:{port}/app/s");
     let mut cmd = Command::new(tool("ffmpeg"));
-    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-re", "-i"])
-        .arg(input)
-        .args(["-c", "copy", "-f", "flv", "-listen", "1", &url]);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-re",
+        "-i",
+    ])
+    .arg(input)
+    .args(["-c", "copy", "-f", "flv", "-listen", "1", &url]);
     let mut g = spawn(cmd);
     wait_listening(port, &mut g);
     (g, url)
@@ -95,9 +115,16 @@ pub fn ffmpeg_listener(out: &Path) -> (ChildGuard, String) {
     let port = free_port();
     let url = format!("rtmp://127.0.0.1:{port}/app/s");
     let mut cmd = Command::new(tool("ffmpeg"));
-    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-y"])
-        .args(["-listen", "1", "-i", &url, "-c", "copy"])
-        .arg(out);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-y",
+    ])
+    .args(["-listen", "1", "-i", &url, "-c", "copy"])
+    .arg(out);
     let mut g = spawn(cmd);
     wait_listening(port, &mut g);
     (g, url)
@@ -122,7 +149,13 @@ impl Serve {
         for _ in 0..3 {
             let port = free_port();
             let mut cmd = sluice();
-            cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log", "info"]);
+            cmd.args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--log",
+                "info",
+            ]);
             cmd.env("SLUICE_HTTP_LISTEN", "");
             let mut guard = spawn(cmd);
             let deadline = Instant::now() + Duration::from_secs(20);

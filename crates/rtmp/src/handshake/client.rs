@@ -280,11 +280,7 @@ impl ClientHandshake {
         };
         let server_public = rtmpe::public_key_at(s1, layout);
         let secret = pair.shared_secret(&server_public)?;
-        self.cipher = Some(RtmpeCipher::new(
-            &secret,
-            pair.public_key(),
-            &server_public,
-        ));
+        self.cipher = Some(RtmpeCipher::new(&secret, pair.public_key(), &server_public));
         self.kind = Some(HandshakeKind::Rtmpe { rtmpe_type, layout });
 
         let mut c2 = random_packet(rng);

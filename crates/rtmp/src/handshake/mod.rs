@@ -99,7 +99,9 @@ pub enum HandshakeError {
     UnsupportedVersion(u8),
     /// C0/S0 requests RTMPE (6, 8 or 9) where this endpoint does not do it: a server configured
     /// without RTMPE, or an S0 answering a client that did not ask for RTMPE.
-    #[error("handshake version byte {0:#04x} requests RTMPE encryption, which is not enabled here")]
+    #[error(
+        "handshake version byte {0:#04x} requests RTMPE encryption, which is not enabled here"
+    )]
     EncryptedNotSupported(u8),
     /// A client asked for RTMPE but S0 is not an RTMPE version byte (6, 8 or 9).
     #[error("RTMPE was requested but the server answered with version byte {0:#04x}")]

@@ -77,41 +77,20 @@ mod tests {
     #[test]
     fn rfc6229_40_bit_key() {
         let key = [0x01, 0x02, 0x03, 0x04, 0x05];
-        assert_eq!(
-            keystream_at(&key, 0),
-            "b2396305f03dc027ccc3524a0a1118a8"
-        );
-        assert_eq!(
-            keystream_at(&key, 1520),
-            "3294f744d8f9790507e70f62e5bbceea"
-        );
+        assert_eq!(keystream_at(&key, 0), "b2396305f03dc027ccc3524a0a1118a8");
+        assert_eq!(keystream_at(&key, 1520), "3294f744d8f9790507e70f62e5bbceea");
         // 1536 is where RTMPE starts using the keystream.
-        assert_eq!(
-            keystream_at(&key, 1536),
-            "d8729db41882259bee4f825325f5a130"
-        );
-        assert_eq!(
-            keystream_at(&key, 4096),
-            "ff25b58995996707e51fbdf08b34d875"
-        );
+        assert_eq!(keystream_at(&key, 1536), "d8729db41882259bee4f825325f5a130");
+        assert_eq!(keystream_at(&key, 4096), "ff25b58995996707e51fbdf08b34d875");
     }
 
     #[test]
     fn rfc6229_128_bit_key() {
         // RTMPE keys are 16 bytes.
         let key: [u8; 16] = core::array::from_fn(|i| i as u8 + 1);
-        assert_eq!(
-            keystream_at(&key, 0),
-            "9ac7cc9a609d1ef7b2932899cde41b97"
-        );
-        assert_eq!(
-            keystream_at(&key, 1520),
-            "b40110c4190b5622a96116b0017ed297"
-        );
-        assert_eq!(
-            keystream_at(&key, 1536),
-            "ffa0b514647ec04f6306b892ae661181"
-        );
+        assert_eq!(keystream_at(&key, 0), "9ac7cc9a609d1ef7b2932899cde41b97");
+        assert_eq!(keystream_at(&key, 1520), "b40110c4190b5622a96116b0017ed297");
+        assert_eq!(keystream_at(&key, 1536), "ffa0b514647ec04f6306b892ae661181");
     }
 
     #[test]

@@ -186,7 +186,10 @@ pub fn encrypt_signature(
     signature: &mut [u8; DIGEST_LEN],
     signing_key: &[u8; DIGEST_LEN],
 ) {
-    for (block, key_bytes) in signature.chunks_exact_mut(8).zip(signing_key.chunks_exact(8)) {
+    for (block, key_bytes) in signature
+        .chunks_exact_mut(8)
+        .zip(signing_key.chunks_exact(8))
+    {
         let key_id = key_bytes.first().map_or(0, |b| usize::from(b % 15));
         match rtmpe_type {
             RtmpeType::Basic => {}
@@ -367,10 +370,7 @@ mod tests {
             ("ffffffffffffffff", "ffffffffffffffff", "51866fd5b85ecb8a"),
             ("0123456789abcdef", "1111111111111111", "61f9c3802281b096"),
         ] {
-            let bf = BlowfishBe::new_from_slice(
-                &hex::decode(key).unwrap(),
-            )
-            .unwrap();
+            let bf = BlowfishBe::new_from_slice(&hex::decode(key).unwrap()).unwrap();
             let mut block = hex::decode(plain).unwrap();
             bf.encrypt_block(GenericArray::from_mut_slice(&mut block));
             assert_eq!(hex::encode(block), cipher);
@@ -392,7 +392,10 @@ mod tests {
         let bf = BlowfishBe::new_from_slice(&BLOWFISH_KEYS[5]).unwrap();
         let mut be = [4, 3, 2, 1, 8, 7, 6, 5];
         bf.encrypt_block(GenericArray::from_mut_slice(&mut be));
-        assert_eq!(block, [be[3], be[2], be[1], be[0], be[7], be[6], be[5], be[4]]);
+        assert_eq!(
+            block,
+            [be[3], be[2], be[1], be[0], be[7], be[6], be[5], be[4]]
+        );
     }
 
     #[test]

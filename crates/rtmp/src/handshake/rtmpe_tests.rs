@@ -170,7 +170,11 @@ fn server_answers_a_digest_first_rtmpe_c1_in_kind() {
     rng(30).fill_bytes(&mut c1);
     c1[4..8].copy_from_slice(&RTMPE_CLIENT_VERSION);
     rtmpe::put_public_key(&mut c1, DigestLayout::DigestFirst, client.public_key());
-    digest::imprint_digest(&mut c1, DigestLayout::DigestFirst, digest::client_digest_key());
+    digest::imprint_digest(
+        &mut c1,
+        DigestLayout::DigestFirst,
+        digest::client_digest_key(),
+    );
     let mut r = rng(31);
     let mut server = ServerHandshake::new(&mut r);
     let mut input = BytesMut::new();
@@ -365,8 +369,7 @@ fn strict_rtmpe_client_rejects_a_bad_s2_and_lenient_records_it() {
     );
 
     let mut crng = rng(100);
-    let mut lenient =
-        ClientHandshake::new(ClientHandshakeMode::Rtmpe(RtmpeType::Basic), &mut crng);
+    let mut lenient = ClientHandshake::new(ClientHandshakeMode::Rtmpe(RtmpeType::Basic), &mut crng);
     lenient.poll_transmit();
     lenient
         .handle_input(&mut BytesMut::from(&s[..]), &mut crng)

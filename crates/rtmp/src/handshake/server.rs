@@ -148,9 +148,7 @@ impl ServerHandshake {
                             rtmpe::response_signature(rtmpe_type, c2, &FP_KEY, &s1_digest)[..]
                                 == c2[digest::RESPONSE_SIGNATURE_OFFSET..]
                         }
-                        (Some(s1_digest), None) => {
-                            digest::verify_response(c2, &FP_KEY, &s1_digest)
-                        }
+                        (Some(s1_digest), None) => digest::verify_response(c2, &FP_KEY, &s1_digest),
                         (None, _) => is_simple_echo(c2, &self.s1),
                     };
                     self.c2_verified = Some(verified);
@@ -237,11 +235,7 @@ impl ServerHandshake {
         let signature = rtmpe::response_signature(answer, &s2, &FMS_KEY, &c1_digest);
         s2[digest::RESPONSE_SIGNATURE_OFFSET..].copy_from_slice(&signature);
 
-        self.cipher = Some(RtmpeCipher::new(
-            &secret,
-            pair.public_key(),
-            &client_public,
-        ));
+        self.cipher = Some(RtmpeCipher::new(&secret, pair.public_key(), &client_public));
         self.queue(answer.version_byte(), &s2[..]);
         Ok(())
     }

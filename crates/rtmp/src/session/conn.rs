@@ -8,7 +8,8 @@
 //! queued after the handshake is encrypted as it leaves [`Conn::poll_transmit`] /
 //! [`Conn::drain_transmit`]. The handshake's own packets, still queued, go out in the clear.
 //! Encryption needs a private copy, so an RTMPE connection coalesces its pending buffers into
-//! one fresh buffer per poll; plain RTMP keeps handing out the shared payload slices.
+//! one fresh buffer per poll; plain RTMP keeps handing out the shared payload slices. An RTMPE
+//! server never sends Set Chunk Size (see [`Conn::send_control`] for the ffmpeg bug this avoids).
 
 use super::{csid, SessionError};
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits};
@@ -51,6 +52,8 @@ pub(crate) struct Conn {
     cipher: Option<RtmpeCipher>,
     /// How many buffers at the front of `out` are handshake packets, to be sent unencrypted.
     clear_front: usize,
+    /// Whether this is the server end (fixed at construction).
+    server: bool,
 }
 
 /// What one step of input produced below the session level.
@@ -63,6 +66,7 @@ pub(crate) enum Input {
 
 impl Conn {
     pub(crate) fn new(hs: Hs, rng: StdRng, limits: ChunkLimits) -> Self {
+        let server = matches!(hs, Hs::Server(_));
         Conn {
             hs,
             rng,
@@ -79,6 +83,7 @@ impl Conn {
             closed: false,
             cipher: None,
             clear_front: 0,
+            server,
         }
     }
 
@@ -221,9 +226,7 @@ impl Conn {
                 // limit is treated as hard if the previous limit was hard; we keep no rate
                 // limiter, so only the window matters.
                 let size = match *limit {
-                    LimitType::SOFT => self
-                        .peer_bandwidth
-                        .map_or(*size, |prev| prev.min(*size)),
+                    LimitType::SOFT => self.peer_bandwidth.map_or(*size, |prev| prev.min(*size)),
                     _ => *size,
                 };
                 self.peer_bandwidth = Some(size);
@@ -259,6 +262,14 @@ impl Conn {
     }
 
     pub(crate) fn send_control(&mut self, pc: &ProtocolControl) {
+        if matches!(pc, ProtocolControl::SetChunkSize(_)) && self.server && self.cipher.is_some() {
+            // ffmpeg (through 9.0 at least) publishing over RTMPE echoes a Set Chunk Size back
+            // to the server, but its RTMPE layer encrypts the packet in place on the way out and
+            // ffmpeg then reads its new chunk size from that now-encrypted buffer: a random
+            // size that breaks the connection (seen in crates/cli/tests/rtmpe.rs). An RTMPE
+            // server therefore announces nothing and keeps sending 128-byte chunks (§5.4.1).
+            return;
+        }
         self.send_small(&pc.to_raw());
         if let ProtocolControl::SetChunkSize(size) = pc {
             self.encoder.set_chunk_size(*size);

@@ -539,6 +539,21 @@ impl ServerSession {
         amf3: bool,
     ) -> Result<(), SessionError> {
         let tid = msg.transaction_id;
+        // GStreamer's rtmp2 elements end with `deleteStream(0, null, "<stream name>")`: a string
+        // where §7.2.2.3 puts the stream id. Closing the connection over a stream the client is
+        // tearing down anyway turns its clean stop into an error, so delete the message stream
+        // the command arrived on (if any) and go on.
+        if msg.name == "deleteStream" && !matches!(msg.args.first(), Some(Amf0Value::Number(_))) {
+            if stream_id != 0 {
+                self.delete_stream(stream_id);
+            } else {
+                self.events.push_back(ServerEvent::Ignored {
+                    type_id: MessageType::COMMAND_AMF0,
+                    reason: "deleteStream without a numeric stream id",
+                });
+            }
+            return Ok(());
+        }
         let cmd = Command::parse(msg)?;
         if let Command::Connect(c) = cmd {
             if self.state != ConnState::AwaitConnect {
@@ -1251,4 +1266,75 @@ impl ServerSession {
 #[inline]
 fn unreachable_connect() {
     // Connect is handled before the state check; this arm exists only for exhaustiveness.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{ClientConfig, ClientSession};
+    use rand::rngs::StdRng;
+
+    /// Moves bytes both ways until both sides are quiet; returns the server's events.
+    fn pump(client: &mut ClientSession, server: &mut ServerSession) -> Vec<ServerEvent> {
+        let mut events = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(b) = client.poll_transmit() {
+                moved = true;
+                server.handle_input(&b).expect("server input");
+            }
+            while let Some(b) = server.poll_transmit() {
+                moved = true;
+                client.handle_input(&b).expect("client input");
+            }
+            while let Some(e) = server.poll_event() {
+                if let ServerEvent::ConnectRequest { request, .. } = &e {
+                    server
+                        .accept_connect(*request, ConnectResponse::default())
+                        .expect("accept connect");
+                    moved = true;
+                }
+                events.push(e);
+            }
+            while client.poll_event().is_some() {}
+            if !moved {
+                return events;
+            }
+        }
+    }
+
+    #[test]
+    fn delete_stream_with_a_name_instead_of_an_id_is_tolerated() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut client = ClientSession::new(ClientConfig::new("live", "rtmp://h/live"), &mut rng);
+        let mut server = ServerSession::new(ServerConfig::default(), &mut rng);
+        pump(&mut client, &mut server);
+        assert!(client.is_connected());
+        // What GStreamer's rtmp2sink sends when it stops: deleteStream(0, null, "name").
+        client.call(
+            CommandMessage::new("deleteStream", 0.0).with_arg("name"),
+            false,
+        );
+        let events = pump(&mut client, &mut server);
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                ServerEvent::Ignored {
+                    reason: "deleteStream without a numeric stream id",
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
+        // The connection goes on: createStream still works.
+        client.create_stream();
+        let events = pump(&mut client, &mut server);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ServerEvent::StreamCreated { .. })),
+            "{events:?}"
+        );
+        assert!(!server.is_closed());
+    }
 }
