@@ -263,10 +263,13 @@ fn rtmpdump_player(port: u16) -> ChildGuard {
     spawn(cmd)
 }
 
+/// Starts a peer that plays `rtmpe://127.0.0.1:PORT/live/sig`.
+type StartPeer = fn(u16) -> ChildGuard;
+
 #[test]
 fn peers_agree_on_xtea_and_blowfish_signatures() {
     // librtmp implements type 8 only (its type 9 code is compiled out); ffmpeg both.
-    let cases: [(&str, fn(u16) -> ChildGuard, RtmpeType); 5] = [
+    let cases: [(&str, StartPeer, RtmpeType); 5] = [
         ("ffmpeg 9", ffmpeg9_player, RtmpeType::Basic),
         ("ffmpeg 9", ffmpeg9_player, RtmpeType::Xtea),
         ("ffmpeg 9", ffmpeg9_player, RtmpeType::Blowfish),

@@ -293,7 +293,12 @@ impl Settings {
                 t.insert(key, value);
                 applied = true;
             }
-            if !applied {
+            let names_a_table = tables
+                .keys()
+                .any(|t| var.starts_with(&format!("SLUICE_{}_", t.to_uppercase())));
+            // Variables that name one of our tables must name a real key; other SLUICE_*
+            // variables (tools, tests) are not settings and are left alone.
+            if !applied && names_a_table {
                 return Err(ConfigError::Env {
                     var,
                     why: "no such setting".into(),
@@ -426,6 +431,12 @@ mod tests {
         assert!(Settings::default()
             .apply_env([("SLUICE_SERVER_NOPE".to_string(), "1".to_string())])
             .is_err());
+        assert_eq!(
+            Settings::default()
+                .apply_env([("SLUICE_FFMPEG9".to_string(), "/x".to_string())])
+                .unwrap(),
+            Settings::default()
+        );
         assert!(Settings::from_toml("[server]\nbogus = 1\n").is_err());
     }
 }

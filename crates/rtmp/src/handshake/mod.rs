@@ -71,7 +71,7 @@ use bytes::{Buf, BytesMut};
 
 pub use client::{ClientHandshake, ClientHandshakeConfig, ClientHandshakeMode};
 pub use rtmpe::{RtmpeCipher, RtmpeType};
-pub use server::{ServerHandshake, ServerHandshakeConfig};
+pub use server::{ServerHandshake, ServerHandshakeConfig, MAX_KEY_PAIR_DRAWS};
 
 /// The only plain RTMP version (C0/S0 byte), RTMP 1.0 §5.2.2.
 pub const RTMP_VERSION: u8 = 3;
