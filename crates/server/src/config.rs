@@ -51,9 +51,10 @@ pub struct ServerSection {
     pub ping_interval_secs: u64,
     /// Most simultaneous connections; more are refused at accept. Default 10000.
     pub max_connections: usize,
-    /// Milliseconds a player's writes are held to batch several messages into one write
-    /// (0 = write as soon as anything is queued). Default 0.
-    pub write_coalesce_ms: u64,
+    /// Milliseconds a publisher's frames are gathered before its players are woken: each player
+    /// then writes the whole batch with one vectored write. Trades latency (at most this much)
+    /// for fewer wake-ups and system calls per player. 0 = hand frames on after every read.
+    pub fanout_batch_ms: u64,
 }
 
 impl Default for ServerSection {
@@ -66,7 +67,7 @@ impl Default for ServerSection {
             idle_timeout_secs: 60,
             ping_interval_secs: 15,
             max_connections: 10_000,
-            write_coalesce_ms: 0,
+            fanout_batch_ms: 0,
         }
     }
 }

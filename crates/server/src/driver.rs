@@ -62,6 +62,8 @@ impl std::fmt::Display for CloseReason {
 
 struct PublishSlot {
     publisher: Publisher,
+    /// Frames received but not yet handed to the hub (see `fanout_batch_ms`).
+    batch: Vec<MediaFrame>,
     name: String,
     started: Instant,
     bytes: u64,
@@ -83,6 +85,22 @@ struct PlaySlot {
     dropped: u64,
     /// Events received from the hub, not yet turned into messages.
     pending: Vec<PlayerEvent>,
+}
+
+impl PublishSlot {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.publisher.send_many(self.batch.drain(..));
+        }
+    }
+}
+
+/// Sleep until `deadline`, or forever when there is none.
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Split `name?query` into the stream key and the query.
@@ -149,7 +167,8 @@ impl Connection {
             .config()
             .slow_player_timeout
             .max(Duration::from_secs(5));
-        let coalesce = Duration::from_millis(settings.write_coalesce_ms);
+        let batch_window = Duration::from_millis(settings.fanout_batch_ms);
+        let mut batch_deadline: Option<tokio::time::Instant> = None;
         let started = Instant::now();
         let mut last_rx = Instant::now();
         let mut last_ping = Instant::now();
@@ -191,19 +210,26 @@ impl Connection {
                                 let _ = self.flush(&mut io, Duration::from_secs(1)).await;
                                 return CloseReason::Protocol(e.to_string());
                             }
-                            if let Some(r) = self.drain_session_events() {
+                            let closing = self.drain_session_events();
+                            if batch_window.is_zero() || closing.is_some() {
+                                self.flush_batches();
+                            } else if batch_deadline.is_none() && self.has_batched() {
+                                batch_deadline = Some(tokio::time::Instant::now() + batch_window);
+                            }
+                            if let Some(r) = closing {
                                 return r;
                             }
                         }
                         Err(e) => return CloseReason::Io(e),
                     }
                 }
+                _ = sleep_until_opt(batch_deadline) => {
+                    batch_deadline = None;
+                    self.flush_batches();
+                }
                 r = recv_players(&mut self.players) => {
                     match r {
                         Ok(index) => {
-                            if !coalesce.is_zero() {
-                                tokio::time::sleep(coalesce).await;
-                            }
                             self.deliver(index);
                             // Other players of this connection may have data too.
                             for i in 0..self.players.len() {
@@ -259,6 +285,17 @@ impl Connection {
             }
             Ok(Err(e)) => Err(CloseReason::Io(e)),
             Err(_) => Err(CloseReason::WriteStalled),
+        }
+    }
+
+    fn has_batched(&self) -> bool {
+        self.publishers.values().any(|p| !p.batch.is_empty())
+    }
+
+    /// Hand every batched frame to the hub: one wake-up per player per batch.
+    fn flush_batches(&mut self) {
+        for slot in self.publishers.values_mut() {
+            slot.flush();
         }
     }
 
@@ -328,6 +365,7 @@ impl Connection {
                             stream_id,
                             PublishSlot {
                                 publisher,
+                                batch: Vec::with_capacity(64),
                                 name: key,
                                 started: Instant::now(),
                                 bytes: 0,
@@ -390,7 +428,8 @@ impl Connection {
                 payload,
             } => self.on_publisher_data(stream_id, timestamp, &name, payload),
             ServerEvent::PublishStopped { stream_id } => {
-                if let Some(slot) = self.publishers.remove(&stream_id) {
+                if let Some(mut slot) = self.publishers.remove(&stream_id) {
+                    slot.flush();
                     self.log_unpublish(&slot, "unpublish");
                 }
             }
@@ -488,7 +527,7 @@ impl Connection {
                 }
             }
         };
-        slot.publisher.send(frame);
+        slot.batch.push(frame);
     }
 
     fn on_publisher_data(
@@ -509,18 +548,21 @@ impl Connection {
                     let pos = dec.position();
                     let rest = payload.slice(pos..);
                     if is_on_metadata(&rest) {
+                        slot.flush();
                         slot.publisher.set_metadata(rest);
                     } else {
-                        slot.publisher
-                            .send(MediaFrame::data(timestamp.value(), rest));
+                        slot.batch.push(MediaFrame::data(timestamp.value(), rest));
                     }
                 }
             }
-            "onMetaData" => slot.publisher.set_metadata(payload),
+            "onMetaData" => {
+                slot.flush();
+                slot.publisher.set_metadata(payload);
+            }
             "@clearDataFrame" => {}
             _ => slot
-                .publisher
-                .send(MediaFrame::data(timestamp.value(), payload)),
+                .batch
+                .push(MediaFrame::data(timestamp.value(), payload)),
         }
     }
 
@@ -603,7 +645,9 @@ impl Connection {
     }
 
     fn finish(&mut self, reason: &CloseReason) {
-        for (_, slot) in std::mem::take(&mut self.publishers) {
+        for (_, mut slot) in std::mem::take(&mut self.publishers) {
+            // Whatever the publisher sent before the connection ended still reaches players.
+            slot.flush();
             self.log_unpublish(&slot, "unpublish (connection closed)");
         }
         self.players.clear();

@@ -84,7 +84,9 @@ pub struct BenchArgs {
 pub const AFTER_HELP: &str = "\
 Latency is measured only when bench publishes (--publish): each H.264/H.265 video message gets
 a trailing filler-data NAL unit carrying `SLBT` and its send time (decoders ignore filler data),
-and players compute receive time minus send time on the same clock. Bitrate is per player, over
+and players compute receive time minus send time on the same clock (frames a server replays
+from its GOP cache to a joining player count with their age, which shows in p99/max; p50 is the
+live delivery latency). Bitrate is per player, over
 the time since its first frame. CPU is this process's user+system time (getrusage) over the
 run's wall time; 100% is one core. Everything runs against the given server only.
 

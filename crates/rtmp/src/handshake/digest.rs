@@ -20,8 +20,8 @@
 //! here is in bounds by construction (the largest digest end is 776 + 727 + 32 = 1535, the
 //! largest key end is 772 + 631 + 128 = 1531), whatever bytes the peer sent.
 //!
-//! A later RTMPE task builds on [`key_offset`], [`packet_digest`] and [`hmac_sha256`]; Diffie-
-//! Hellman and RC4 themselves are not implemented here.
+//! RTMPE builds on [`key_offset`], [`packet_digest`] and [`hmac_sha256`]; its Diffie-Hellman
+//! exchange, RC4 streams and signature ciphers live in [`super::dh`] and [`super::rtmpe`].
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
