@@ -264,9 +264,7 @@ fn publish_and_play_with_media_flowing() {
         let ts = Timestamp(base.wrapping_add(i * 40));
         let size = [10usize, 500, 5000, 20000][(i % 4) as usize];
         let payload = video(i % 10 == 0, size);
-        publisher
-            .client
-            .send_video(pub_stream, ts, payload.clone());
+        publisher.client.send_video(pub_stream, ts, payload.clone());
         sent.push((ts, payload));
         if i % 3 == 0 {
             publisher

@@ -81,7 +81,10 @@ impl ConnectCommand {
             swf_url: get("swfUrl").or_else(|| get("swfurl")),
             page_url: get("pageUrl"),
             connection_type: get("type"),
-            object_encoding: props.get("objectEncoding").and_then(number_of).unwrap_or(0.0),
+            object_encoding: props
+                .get("objectEncoding")
+                .and_then(number_of)
+                .unwrap_or(0.0),
             fourcc_list,
             args: msg.args,
             properties: props,

@@ -184,10 +184,7 @@ mod tests {
     #[test]
     fn seed_create_stream_body() {
         // Seed 002: the body of the createStream chunk example.
-        let body = hex::decode(
-            "02000C63726561746553747265616D00400000000000000005",
-        )
-        .unwrap();
+        let body = hex::decode("02000C63726561746553747265616D00400000000000000005").unwrap();
         let cmd = CommandMessage::decode(&body, false, &AmfLimits::default()).unwrap();
         assert_eq!(cmd.name, "createStream");
         assert_eq!(cmd.transaction_id, 2.0);

@@ -101,7 +101,11 @@ pub struct StatusInfo {
 
 impl StatusInfo {
     /// A status object with the given level, code and description.
-    pub fn new(level: StatusLevel, code: impl Into<String>, description: impl Into<String>) -> Self {
+    pub fn new(
+        level: StatusLevel,
+        code: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
         StatusInfo {
             level,
             code: code.into(),

@@ -2,7 +2,9 @@
 //! responses. Interpretation is lenient where real clients differ from the spec (optional
 //! arguments, missing transaction ids) and strict where a value is needed to act.
 
-use super::{bool_of, number_of, string_of, CommandError, CommandMessage, ConnectCommand, StatusInfo};
+use super::{
+    bool_of, number_of, string_of, CommandError, CommandMessage, ConnectCommand, StatusInfo,
+};
 use sluice_amf::{Amf0Object, Amf0Value};
 
 /// The `publish` type argument (§7.2.2.6).
@@ -300,7 +302,9 @@ impl Command {
             Command::Play2 { params } => {
                 CommandMessage::new("play2", 0.0).with_arg(Amf0Value::Object(params.clone()))
             }
-            Command::Seek { position_ms } => CommandMessage::new("seek", 0.0).with_arg(*position_ms),
+            Command::Seek { position_ms } => {
+                CommandMessage::new("seek", 0.0).with_arg(*position_ms)
+            }
             Command::Pause { pause, position_ms } => CommandMessage::new("pause", 0.0)
                 .with_arg(*pause)
                 .with_arg(*position_ms),
@@ -425,7 +429,9 @@ mod tests {
             },
             ..ConnectCommand::new("live", "rtmp://h/live")
         }));
-        round_trip(Command::CreateStream { transaction_id: 4.0 });
+        round_trip(Command::CreateStream {
+            transaction_id: 4.0,
+        });
         round_trip(Command::DeleteStream { stream_id: 1 });
         round_trip(Command::ReleaseStream {
             transaction_id: 2.0,
@@ -447,7 +453,9 @@ mod tests {
             position_ms: 1234.0,
         });
         round_trip(Command::ReceiveVideo(false));
-        round_trip(Command::Seek { position_ms: 5000.0 });
+        round_trip(Command::Seek {
+            position_ms: 5000.0,
+        });
         round_trip(Command::OnStatus(StatusInfo::status(
             super::super::codes::PLAY_START,
             "Started playing abc.",

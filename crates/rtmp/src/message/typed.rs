@@ -121,7 +121,10 @@ mod tests {
     fn seed_create_stream_and_unknown_types() {
         let body = hex::decode("02000C63726561746553747265616D00400000000000000005").unwrap();
         match Message::decode(&raw(20, &body), &AmfLimits::default()).unwrap() {
-            Message::Command { amf3: false, command } => {
+            Message::Command {
+                amf3: false,
+                command,
+            } => {
                 assert_eq!(command.name, "createStream");
                 assert_eq!(command.transaction_id, 2.0);
             }
@@ -129,7 +132,10 @@ mod tests {
         }
         assert!(matches!(
             Message::decode(&raw(7, &[1, 2]), &AmfLimits::default()).unwrap(),
-            Message::Unknown { type_id: MessageType(7), .. }
+            Message::Unknown {
+                type_id: MessageType(7),
+                ..
+            }
         ));
         assert!(matches!(
             Message::decode(&raw(1, &[0, 0, 0x10, 0]), &AmfLimits::default()).unwrap(),

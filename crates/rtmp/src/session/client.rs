@@ -393,8 +393,12 @@ impl ClientSession {
                 amf3,
             );
         }
-        self.conn
-            .send_command(csid::STREAM, stream_id, &Command::CloseStream.to_message(), amf3);
+        self.conn.send_command(
+            csid::STREAM,
+            stream_id,
+            &Command::CloseStream.to_message(),
+            amf3,
+        );
         self.conn.send_command(
             csid::COMMAND,
             0,
@@ -468,7 +472,8 @@ impl ClientSession {
                 let pc = ProtocolControl::decode(t, &msg.payload)?;
                 self.conn.on_protocol_control(&pc);
                 if let ProtocolControl::Acknowledgement { sequence } = pc {
-                    self.events.push_back(ClientEvent::Acknowledgement(sequence));
+                    self.events
+                        .push_back(ClientEvent::Acknowledgement(sequence));
                 }
             }
             MessageType::USER_CONTROL => {
@@ -485,7 +490,9 @@ impl ClientSession {
                 let cmd = CommandMessage::decode(&msg.payload, amf3, &self.config.amf)?;
                 self.on_command(msg.stream_id, cmd);
             }
-            MessageType::AUDIO | MessageType::VIDEO | MessageType::DATA_AMF0
+            MessageType::AUDIO
+            | MessageType::VIDEO
+            | MessageType::DATA_AMF0
             | MessageType::DATA_AMF3 => self.on_media(msg),
             MessageType::AGGREGATE => {
                 for sub in split_aggregate(&msg, &self.config.aggregate)? {
@@ -548,8 +555,9 @@ impl ClientSession {
                     Some(Txn::Connect) => {
                         if ok {
                             self.connected = true;
-                            self.events
-                                .push_back(ClientEvent::Connected(ConnectResponse::from_message(&msg)));
+                            self.events.push_back(ClientEvent::Connected(
+                                ConnectResponse::from_message(&msg),
+                            ));
                         } else {
                             let info = msg
                                 .args
@@ -579,7 +587,10 @@ impl ClientSession {
                                     .first()
                                     .and_then(StatusInfo::from_value)
                                     .unwrap_or_else(|| {
-                                        StatusInfo::error(codes::STREAM_FAILED, "createStream failed")
+                                        StatusInfo::error(
+                                            codes::STREAM_FAILED,
+                                            "createStream failed",
+                                        )
                                     });
                                 if !matches!(then, After::Nothing) {
                                     self.events.push_back(ClientEvent::StreamFailed {
@@ -621,7 +632,8 @@ impl ClientSession {
                     }
                     (Some(StreamRole::PlayPending), codes::PLAY_START) => {
                         self.streams.insert(stream_id, StreamRole::Playing);
-                        self.events.push_back(ClientEvent::PlayStarted { stream_id });
+                        self.events
+                            .push_back(ClientEvent::PlayStarted { stream_id });
                     }
                     (Some(StreamRole::PublishPending | StreamRole::PlayPending), _)
                         if info.is_error() =>
@@ -634,7 +646,8 @@ impl ClientSession {
                     }
                     _ => {}
                 }
-                self.events.push_back(ClientEvent::Status { stream_id, info });
+                self.events
+                    .push_back(ClientEvent::Status { stream_id, info });
             }
             _ => self.events.push_back(ClientEvent::ServerCommand {
                 stream_id,

@@ -15,8 +15,8 @@
 //!
 //! Time never enters the core: keepalives (`send_ping`) and timeouts are the driver's business.
 
-mod conn;
 pub mod client;
+mod conn;
 pub mod server;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};

@@ -266,11 +266,28 @@ impl MsgStream {
 
 #[derive(Debug)]
 enum Pending {
-    Connect { transaction_id: f64, amf3: bool },
-    Publish { stream_id: u32, name: String },
-    Play { stream_id: u32, reset: bool, name: String },
-    StreamLength { transaction_id: f64, amf3: bool },
-    Call { transaction_id: f64, stream_id: u32, amf3: bool },
+    Connect {
+        transaction_id: f64,
+        amf3: bool,
+    },
+    Publish {
+        stream_id: u32,
+        name: String,
+    },
+    Play {
+        stream_id: u32,
+        reset: bool,
+        name: String,
+    },
+    StreamLength {
+        transaction_id: f64,
+        amf3: bool,
+    },
+    Call {
+        transaction_id: f64,
+        stream_id: u32,
+        amf3: bool,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -396,7 +413,8 @@ impl ServerSession {
                 let pc = ProtocolControl::decode(t, &msg.payload)?;
                 self.conn.on_protocol_control(&pc);
                 if let ProtocolControl::Acknowledgement { sequence } = pc {
-                    self.events.push_back(ServerEvent::Acknowledgement(sequence));
+                    self.events
+                        .push_back(ServerEvent::Acknowledgement(sequence));
                 }
             }
             MessageType::USER_CONTROL => {
@@ -413,7 +431,9 @@ impl ServerSession {
             MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3 => {
                 let amf3 = msg.type_id == MessageType::SHARED_OBJECT_AMF3;
                 if self.state != ConnState::Connected {
-                    return Err(SessionError::Protocol("shared object message before connect"));
+                    return Err(SessionError::Protocol(
+                        "shared object message before connect",
+                    ));
                 }
                 let message = SharedObjectMessage::decode(&msg.payload, amf3)?;
                 self.events
@@ -579,10 +599,8 @@ impl ServerSession {
             }
             // Commands before connect was accepted: answer with an error rather than act.
             if tid != 0.0 {
-                let err = Command::error(
-                    tid,
-                    StatusInfo::error(codes::CALL_FAILED, "not connected"),
-                );
+                let err =
+                    Command::error(tid, StatusInfo::error(codes::CALL_FAILED, "not connected"));
                 self.reply(0, &err, amf3);
             }
             self.events.push_back(ServerEvent::Ignored {
@@ -604,7 +622,11 @@ impl ServerSession {
                 name,
             } => {
                 if transaction_id != 0.0 {
-                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                    self.reply(
+                        0,
+                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
+                        amf3,
+                    );
                 }
                 self.events.push_back(ServerEvent::FmleCommand {
                     command: "releaseStream",
@@ -616,7 +638,11 @@ impl ServerSession {
                 name,
             } => {
                 if transaction_id != 0.0 {
-                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                    self.reply(
+                        0,
+                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
+                        amf3,
+                    );
                 }
                 let info = StatusInfo::status(codes::PUBLISH_START, name.clone());
                 let cmd = CommandMessage::new("onFCPublish", 0.0)
@@ -632,7 +658,11 @@ impl ServerSession {
                 name,
             } => {
                 if transaction_id != 0.0 {
-                    self.reply(0, &Command::result(transaction_id, vec![Amf0Value::Undefined]), amf3);
+                    self.reply(
+                        0,
+                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
+                        amf3,
+                    );
                 }
                 let info = StatusInfo::status(codes::UNPUBLISH_SUCCESS, name.clone());
                 let cmd = CommandMessage::new("onFCUnpublish", 0.0)
@@ -735,7 +765,10 @@ impl ServerSession {
                 self.reply(0, &Command::result(transaction_id, vec![]), amf3);
             }
             // Client-side notifications and responses a client has no reason to send; harmless.
-            Command::OnBwDone | Command::OnStatus(_) | Command::Result { .. } | Command::Error { .. } => {}
+            Command::OnBwDone
+            | Command::OnStatus(_)
+            | Command::Result { .. }
+            | Command::Error { .. } => {}
             Command::Call(command) => {
                 let request = self.new_request(Pending::Call {
                     transaction_id: command.transaction_id,
@@ -788,13 +821,18 @@ impl ServerSession {
                         StatusInfo::status(codes::UNPUBLISH_SUCCESS, "Stopped publishing."),
                     );
                 }
-                self.pending.retain(|_, p| !matches!(p, Pending::Publish { stream_id: s, .. } if *s == stream_id));
+                self.pending.retain(
+                    |_, p| !matches!(p, Pending::Publish { stream_id: s, .. } if *s == stream_id),
+                );
                 self.events
                     .push_back(ServerEvent::PublishStopped { stream_id });
             }
             StreamState::Playing | StreamState::PlayPending => {
-                self.pending.retain(|_, p| !matches!(p, Pending::Play { stream_id: s, .. } if *s == stream_id));
-                self.events.push_back(ServerEvent::PlayStopped { stream_id });
+                self.pending.retain(
+                    |_, p| !matches!(p, Pending::Play { stream_id: s, .. } if *s == stream_id),
+                );
+                self.events
+                    .push_back(ServerEvent::PlayStopped { stream_id });
             }
             StreamState::Idle => {}
         }
@@ -820,7 +858,10 @@ impl ServerSession {
         let Some(s) = self.streams.get_mut(&stream_id) else {
             self.send_status(
                 stream_id,
-                StatusInfo::error(codes::STREAM_FAILED, "publish on a stream that was not created"),
+                StatusInfo::error(
+                    codes::STREAM_FAILED,
+                    "publish on a stream that was not created",
+                ),
             );
             return;
         };
@@ -852,7 +893,10 @@ impl ServerSession {
             );
             return;
         };
-        if matches!(s.state, StreamState::Publishing | StreamState::PublishPending) {
+        if matches!(
+            s.state,
+            StreamState::Publishing | StreamState::PublishPending
+        ) {
             self.send_status(
                 stream_id,
                 StatusInfo::error(codes::PLAY_FAILED, "stream is publishing"),
@@ -861,7 +905,8 @@ impl ServerSession {
         }
         if s.state == StreamState::Playing && !play2 {
             // A new play on a playing stream replaces it (reset semantics).
-            self.events.push_back(ServerEvent::PlayStopped { stream_id });
+            self.events
+                .push_back(ServerEvent::PlayStopped { stream_id });
         }
         s.state = StreamState::PlayPending;
         let request = self.new_request(Pending::Play {
@@ -901,19 +946,11 @@ impl ServerSession {
         self.conn
             .send_control(&ProtocolControl::SetChunkSize(self.config.chunk_size));
         response.object_encoding = if self.amf3_client { 3.0 } else { 0.0 };
-        self.conn.send_command(
-            csid::COMMAND,
-            0,
-            &response.to_message(transaction_id),
-            amf3,
-        );
+        self.conn
+            .send_command(csid::COMMAND, 0, &response.to_message(transaction_id), amf3);
         if self.config.send_bw_done {
-            self.conn.send_command(
-                csid::COMMAND,
-                0,
-                &Command::OnBwDone.to_message(),
-                amf3,
-            );
+            self.conn
+                .send_command(csid::COMMAND, 0, &Command::OnBwDone.to_message(), amf3);
         }
         self.state = ConnState::Connected;
         Ok(())
@@ -1179,8 +1216,11 @@ impl ServerSession {
         }
         self.send_status(
             stream_id,
-            StatusInfo::status(codes::PLAY_UNPUBLISH_NOTIFY, format!("{name} is now unpublished."))
-                .with("details", name),
+            StatusInfo::status(
+                codes::PLAY_UNPUBLISH_NOTIFY,
+                format!("{name} is now unpublished."),
+            )
+            .with("details", name),
         );
         self.conn
             .send_user_control(&UserControlEvent::StreamEof(stream_id));
@@ -1196,8 +1236,11 @@ impl ServerSession {
             .send_user_control(&UserControlEvent::StreamBegin(stream_id));
         self.send_status(
             stream_id,
-            StatusInfo::status(codes::PLAY_PUBLISH_NOTIFY, format!("{name} is now published."))
-                .with("details", name),
+            StatusInfo::status(
+                codes::PLAY_PUBLISH_NOTIFY,
+                format!("{name} is now published."),
+            )
+            .with("details", name),
         );
     }
 
@@ -1230,7 +1273,8 @@ impl ServerSession {
         } else {
             csid::STREAM
         };
-        self.conn.send_command(chunk_stream, stream_id, command, amf3);
+        self.conn
+            .send_command(chunk_stream, stream_id, command, amf3);
     }
 
     /// Close the session: no further input is processed.
