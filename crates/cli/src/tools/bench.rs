@@ -84,11 +84,10 @@ pub struct BenchArgs {
 pub const AFTER_HELP: &str = "\
 Latency is measured only when bench publishes (--publish): each H.264/H.265 video message gets
 a trailing filler-data NAL unit carrying `SLBT` and its send time (decoders ignore filler data),
-and players compute receive time minus send time on the same clock (frames a server replays
-from its GOP cache to a joining player count with their age, which shows in p99/max; p50 is the
-live delivery latency). Bitrate is per player, over
-the time since its first frame. CPU is this process's user+system time (getrusage) over the
-run's wall time; 100% is one core. Everything runs against the given server only.
+and players compute receive time minus send time on the same clock, for frames sent after the
+player started playing (frames a server replays from its GOP cache are not counted). Bitrate
+is per player, over the time since its first frame. CPU is this process's user+system time
+(getrusage) over the run's wall time; 100% is one core. Everything runs against the given server only.
 
 Examples:
   sluice bench rtmp://127.0.0.1/live/cam --players 1000 --ramp 200 --duration 30
@@ -295,6 +294,9 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
     };
     r.connected = true;
     job.live.connected.fetch_add(1, Ordering::Relaxed);
+    // Frames sent before this player was playing are replays (GOP cache): their age is not
+    // delivery latency, so only frames stamped after this instant are measured.
+    let live_from = now_micros();
     let first_deadline = (t0 + job.first_frame_limit).min(job.stop_at);
     let sleep = tokio::time::sleep_until(first_deadline);
     tokio::pin!(sleep);
@@ -317,7 +319,7 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
         last_bytes = now_bytes;
         let video = match ev {
             Ok(PlayEvent::Video { payload, .. }) => {
-                if let Some(sent) = read_stamp(&payload) {
+                if let Some(sent) = read_stamp(&payload).filter(|&sent| sent >= live_from) {
                     let us = now_micros().saturating_sub(sent);
                     r.latency.push(u32::try_from(us).unwrap_or(u32::MAX));
                 }
