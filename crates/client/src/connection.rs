@@ -6,8 +6,10 @@
 //! `handle_input`, drains events and writes what the session queued (acknowledgements, ping
 //! responses, Window Acknowledgement Size, our commands and media) in vectored writes of up to
 //! [`MAX_IOVECS`] buffers. That keeps a player to one future with no channels, which is what lets
-//! one process run thousands of them. TCP comes from [`Client::connect`]; any other transport
-//! (TLS, RTMPE, an RTMPT session) hands its stream to [`Connection::establish`].
+//! one process run thousands of them. [`Client::connect`] opens the transport the URL names (a
+//! [`ClientStream`]: TCP, TLS or an RTMPT session; RTMPE is inside the session); any other
+//! byte stream goes to [`Connection::establish`]. (An RTMPT session does use a task of its own
+//! for its HTTP requests.)
 //!
 //! Cancel safety: reads and writes only consume what was actually transferred, so a method
 //! cancelled by a timeout or `select!` loses nothing that a later call would not send or read.
@@ -16,7 +18,9 @@ use crate::error::{ClientError, Stage};
 use crate::options::ClientOptions;
 use crate::play::Player;
 use crate::publish::Publisher;
-use crate::url::{Scheme, Url};
+use crate::transport::rtmpt::unwrap_io_error;
+use crate::transport::ClientStream;
+use crate::url::Url;
 use bytes::{Buf, Bytes};
 use sluice_rtmp::command::{ConnectResponse, PlayArgs, PublishMode};
 use sluice_rtmp::handshake::HandshakeKind;
@@ -24,7 +28,6 @@ use sluice_rtmp::session::{ClientEvent, ClientSession};
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Most buffers handed to one vectored write (Linux's IOV_MAX is 1024).
 pub const MAX_IOVECS: usize = 1024;
@@ -39,7 +42,8 @@ pub struct ConnectInfo {
     pub response: ConnectResponse,
     /// The handshake form the server answered with (`None` if it could not be told).
     pub handshake: Option<HandshakeKind>,
-    /// Time to resolve the host and open the TCP connection (zero for [`Connection::establish`]).
+    /// Time to open the transport: resolve, TCP connect, TLS handshake or RTMPT `/open`
+    /// (zero for [`Connection::establish`]).
     pub tcp_time: Duration,
     /// Time from the start of the connection to the `connect` answer (includes `tcp_time`).
     pub connect_time: Duration,
@@ -50,19 +54,16 @@ pub struct ConnectInfo {
 pub struct Client;
 
 impl Client {
-    /// Open an RTMP connection to `url`: resolve, TCP connect, handshake, `connect`. Only
-    /// `rtmp://` is supported for now; other schemes fail with
-    /// [`ClientError::UnsupportedScheme`].
+    /// Open an RTMP connection to `url` over the transport its scheme names (see
+    /// [`crate::transport`]): resolve, TCP connect, proxy header, TLS or the RTMPT session,
+    /// handshake, `connect`, all within [`ClientOptions::connect_timeout`].
     pub async fn connect(
         url: &Url,
         options: &ClientOptions,
-    ) -> Result<Connection<TcpStream>, ClientError> {
-        if url.scheme() != Scheme::Rtmp {
-            return Err(ClientError::UnsupportedScheme(url.scheme()));
-        }
+    ) -> Result<Connection<ClientStream>, ClientError> {
         let started = Instant::now();
         let limit = options.connect_timeout;
-        let stream = tokio::time::timeout(limit, tcp_connect(url, options))
+        let stream = tokio::time::timeout(limit, ClientStream::open(url, options))
             .await
             .map_err(|_| ClientError::Timeout {
                 stage: Stage::Connect,
@@ -80,7 +81,7 @@ impl Client {
     pub async fn publish(
         url: &Url,
         options: &ClientOptions,
-    ) -> Result<Publisher<TcpStream>, ClientError> {
+    ) -> Result<Publisher<ClientStream>, ClientError> {
         let name = stream_name(url)?;
         Client::connect(url, options).await?.publish(&name).await
     }
@@ -89,7 +90,7 @@ impl Client {
     pub async fn play(
         url: &Url,
         options: &ClientOptions,
-    ) -> Result<Player<TcpStream>, ClientError> {
+    ) -> Result<Player<ClientStream>, ClientError> {
         let name = stream_name(url)?;
         Client::connect(url, options).await?.play(&name).await
     }
@@ -101,40 +102,6 @@ pub fn stream_name(url: &Url) -> Result<String, ClientError> {
         return Err(ClientError::MissingStream);
     }
     Ok(url.stream_with_query())
-}
-
-async fn tcp_connect(url: &Url, options: &ClientOptions) -> Result<TcpStream, ClientError> {
-    let addr = url.host_port();
-    let addrs: Vec<_> = tokio::net::lookup_host((url.host(), url.port()))
-        .await
-        .map_err(|source| ClientError::Resolve {
-            host: url.host().to_owned(),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpStream::connect(a).await {
-            Ok(s) => {
-                if options.tcp_nodelay {
-                    // Failing to set the option only costs latency.
-                    let _ = s.set_nodelay(true);
-                }
-                return Ok(s);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            ClientError::Refused { addr }
-        }
-        Some(source) => ClientError::Connect { addr, source },
-        None => ClientError::Resolve {
-            host: url.host().to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
-        },
-    })
 }
 
 /// One open RTMP connection (handshake done, `connect` accepted), generic over the transport.
@@ -370,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .io
             .read(&mut self.rbuf)
             .await
-            .map_err(|source| ClientError::Io { stage, source })?;
+            .map_err(|e| unwrap_io_error(stage, e))?;
         self.feed(n, stage)
     }
 
@@ -395,7 +362,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         match r {
             None => Ok(false),
             Some(r) => {
-                let n = r.map_err(|source| ClientError::Io { stage, source })?;
+                let n = r.map_err(|e| unwrap_io_error(stage, e))?;
                 self.feed(n, stage)?;
                 Ok(true)
             }
@@ -419,12 +386,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.io
                     .write_vectored(&slices)
                     .await
-                    .map_err(|source| ClientError::Io { stage, source })?
+                    .map_err(|e| unwrap_io_error(stage, e))?
             };
             if written == 0 {
                 return Err(ClientError::Io {
                     stage,
-                    source: std::io::ErrorKind::WriteZero.into(),
+                    error: std::io::ErrorKind::WriteZero.into(),
                 });
             }
             self.bytes_written += written as u64;
@@ -441,10 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             self.out.drain(..done);
         }
-        self.io
-            .flush()
-            .await
-            .map_err(|source| ClientError::Io { stage, source })
+        self.io.flush().await.map_err(|e| unwrap_io_error(stage, e))
     }
 
     /// Shut our sending side down and wait (up to [`ClientOptions::finish_timeout`]) for the

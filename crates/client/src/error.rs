@@ -1,6 +1,8 @@
 //! The client layer's error type: one variant per way a connection, publish or play can fail,
 //! each with a message that can be shown to a user as one line.
 
+use crate::transport::rtmpt::RtmptError;
+use crate::transport::tls::TlsSetupError;
 use crate::url::{Scheme, UrlError};
 use sluice_rtmp::command::StatusInfo;
 use sluice_rtmp::session::SessionError;
@@ -9,7 +11,7 @@ use std::time::Duration;
 /// The step of a connection an error or timeout happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Resolving the host and opening the TCP connection.
+    /// Resolving the host and opening the transport (TCP, TLS, the RTMPT session).
     Connect,
     /// The RTMP handshake (RTMP 1.0 §5.2).
     Handshake,
@@ -26,7 +28,7 @@ pub enum Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Stage::Connect => "TCP connect",
+            Stage::Connect => "opening the connection",
             Stage::Handshake => "RTMP handshake",
             Stage::ConnectCommand => "connect command",
             Stage::Publish => "publish",
@@ -41,21 +43,37 @@ impl std::fmt::Display for Stage {
 pub enum ClientError {
     /// The URL does not parse.
     #[error("bad URL: {0}")]
-    Url(#[from] UrlError),
-    /// The URL's scheme names a transport this build cannot use yet.
-    #[error("{0}:// is not supported yet (only rtmp://)")]
-    UnsupportedScheme(Scheme),
+    Url(UrlError),
+    /// The RTMP proxy header was asked for over an HTTP tunnel, which cannot carry it.
+    #[error("the RTMP proxy header (real client IP) cannot be sent over {0}:// (HTTP tunnel)")]
+    ProxyHeaderUnsupported(Scheme),
+    /// The TLS configuration could not be built (CA file).
+    #[error("TLS setup: {0}")]
+    TlsSetup(TlsSetupError),
+    /// The URL's host cannot be a TLS server name.
+    #[error("`{0}` cannot be used as a TLS server name")]
+    BadTlsName(String),
+    /// The TLS handshake failed (certificate not trusted, not a TLS server, ...).
+    #[error("TLS handshake with {addr} failed: {error}")]
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// The TLS or OS error.
+        error: std::io::Error,
+    },
+    /// The RTMPT (HTTP tunnel) transport failed.
+    #[error("RTMPT: {0}")]
+    Rtmpt(RtmptError),
     /// The URL has no stream name but one is needed (publish, play).
     #[error("URL has no stream name: expected rtmp://host[:port]/app/stream")]
     MissingStream,
     /// The host name does not resolve.
-    #[error("cannot resolve {host}: {source}")]
+    #[error("cannot resolve {host}: {error}")]
     Resolve {
         /// The host.
         host: String,
         /// The resolver's error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Nothing listens at the address.
     #[error("connection refused by {addr}")]
@@ -64,13 +82,12 @@ pub enum ClientError {
         addr: String,
     },
     /// Opening the TCP connection failed for another reason.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {error}")]
     Connect {
         /// `host:port`.
         addr: String,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A step did not finish within its time limit.
     #[error("timed out after {after:?} during {stage}")]
@@ -84,17 +101,16 @@ pub enum ClientError {
     #[error("server closed the connection during {0}")]
     Closed(Stage),
     /// Reading or writing the connection failed.
-    #[error("I/O error during {stage}: {source}")]
+    #[error("I/O error during {stage}: {error}")]
     Io {
         /// What was going on.
         stage: Stage,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The server broke the protocol (bad handshake, corrupt chunk stream, limit exceeded).
     #[error("protocol error from server: {0}")]
-    Protocol(#[from] SessionError),
+    Protocol(SessionError),
     /// The server refused `connect` (`_error`).
     #[error("server rejected connect: {} ({})", .0.code, .0.description)]
     ConnectRejected(StatusInfo),
@@ -117,12 +133,42 @@ pub enum ClientError {
     StreamError(StatusInfo),
 }
 
+// Conversions without `#[from]`: the inner error is part of the message, so it is not also
+// reported as the `source()` (which would print it twice in a `{:#}` chain).
+impl From<UrlError> for ClientError {
+    fn from(e: UrlError) -> Self {
+        ClientError::Url(e)
+    }
+}
+
+impl From<SessionError> for ClientError {
+    fn from(e: SessionError) -> Self {
+        ClientError::Protocol(e)
+    }
+}
+
+impl From<TlsSetupError> for ClientError {
+    fn from(e: TlsSetupError) -> Self {
+        ClientError::TlsSetup(e)
+    }
+}
+
+impl From<RtmptError> for ClientError {
+    fn from(e: RtmptError) -> Self {
+        ClientError::Rtmpt(e)
+    }
+}
+
 impl ClientError {
     /// A short machine-friendly name of the error's kind (for counting errors by kind).
     pub fn kind(&self) -> &'static str {
         match self {
             ClientError::Url(_) => "bad_url",
-            ClientError::UnsupportedScheme(_) => "unsupported_scheme",
+            ClientError::ProxyHeaderUnsupported(_) => "proxy_header_unsupported",
+            ClientError::TlsSetup(_) => "tls_setup",
+            ClientError::BadTlsName(_) => "bad_tls_name",
+            ClientError::Tls { .. } => "tls",
+            ClientError::Rtmpt(_) => "rtmpt",
             ClientError::MissingStream => "missing_stream",
             ClientError::Resolve { .. } => "resolve",
             ClientError::Refused { .. } => "refused",
@@ -153,9 +199,37 @@ mod tests {
                 "bad_url",
             ),
             (
-                ClientError::UnsupportedScheme(Scheme::Rtmps),
-                "rtmps:// is not supported yet (only rtmp://)",
-                "unsupported_scheme",
+                ClientError::ProxyHeaderUnsupported(Scheme::Rtmpt),
+                "the RTMP proxy header (real client IP) cannot be sent over rtmpt:// (HTTP tunnel)",
+                "proxy_header_unsupported",
+            ),
+            (
+                ClientError::TlsSetup(TlsSetupError::NoCertificates {
+                    path: "ca.pem".into(),
+                }),
+                "TLS setup: CA file ca.pem holds no PEM certificate",
+                "tls_setup",
+            ),
+            (
+                ClientError::BadTlsName("a b".into()),
+                "`a b` cannot be used as a TLS server name",
+                "bad_tls_name",
+            ),
+            (
+                ClientError::Tls {
+                    addr: "h:443".into(),
+                    error: std::io::Error::other("invalid peer certificate: UnknownIssuer"),
+                },
+                "TLS handshake with h:443 failed: invalid peer certificate: UnknownIssuer",
+                "tls",
+            ),
+            (
+                ClientError::Rtmpt(RtmptError::UnknownSession {
+                    sid: "abc".into(),
+                    path: "/idle/abc/2".into(),
+                }),
+                "RTMPT: the server does not know RTMPT session abc (HTTP 404 for POST /idle/abc/2)",
+                "rtmpt",
             ),
             (
                 ClientError::MissingStream,
@@ -165,7 +239,7 @@ mod tests {
             (
                 ClientError::Resolve {
                     host: "nowhere".into(),
-                    source: std::io::Error::other("no such host"),
+                    error: std::io::Error::other("no such host"),
                 },
                 "cannot resolve nowhere: no such host",
                 "resolve",
@@ -180,7 +254,7 @@ mod tests {
             (
                 ClientError::Connect {
                     addr: "h:1".into(),
-                    source: std::io::Error::other("unreachable"),
+                    error: std::io::Error::other("unreachable"),
                 },
                 "cannot connect to h:1: unreachable",
                 "connect",
@@ -201,7 +275,7 @@ mod tests {
             (
                 ClientError::Io {
                     stage: Stage::Streaming,
-                    source: std::io::Error::other("reset"),
+                    error: std::io::Error::other("reset"),
                 },
                 "I/O error during streaming: reset",
                 "io",
@@ -250,6 +324,8 @@ mod tests {
             ),
         ];
         for (e, msg, kind) in cases {
+            // The message carries the cause; it is not also a `source()` (no doubled chain).
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
             assert_eq!(e.to_string(), msg);
             assert_eq!(e.kind(), kind);
         }

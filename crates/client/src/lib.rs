@@ -1,12 +1,14 @@
-//! Tokio RTMP client: connect to `rtmp://` URLs, publish and play, over the sans-IO core in
-//! `sluice-rtmp` (RTMP 1.0 §5.2 handshake, §7.2 commands, §7.3 publish and play flows).
+//! Tokio RTMP client: connect to `rtmp://`, `rtmps://`, `rtmpe://`, `rtmpt://`, `rtmpte://` and
+//! `rtmpts://` URLs, publish and play, over the sans-IO core in `sluice-rtmp` (RTMP 1.0 §5.2
+//! handshake, §7.2 commands, §7.3 publish and play flows).
 //!
-//! - [`Url`]: `rtmp://host[:port]/app[/instance]/stream[?query]`, with the scheme kept as a
-//!   [`Scheme`] so that TLS (`rtmps`), encrypted (`rtmpe`) and tunnelled (`rtmpt`) transports can
-//!   be added; today only `rtmp://` connects.
+//! - [`Url`]: `rtmp://host[:port]/app[/instance]/stream[?query]`, the scheme a [`Scheme`].
+//! - [`transport`]: the byte stream per scheme ([`ClientStream`]: TCP, TLS with [`TlsConfig`],
+//!   the RTMPT HTTP tunnel [`RtmptStream`]), and the RTMP proxy header
+//!   ([`ClientOptions::proxy_real_ip`]).
 //! - [`Client::connect`] → [`Connection`] (generic over any `AsyncRead + AsyncWrite` stream,
-//!   [`Connection::establish`] for other transports) → [`Connection::publish`] → [`Publisher`],
-//!   or [`Connection::play`] → [`Player`] yielding [`PlayEvent`]s.
+//!   [`Connection::establish`] for streams of your own) → [`Connection::publish`] →
+//!   [`Publisher`], or [`Connection::play`] → [`Player`] yielding [`PlayEvent`]s.
 //! - Chunk size changes, acknowledgements, Window Acknowledgement Size and ping responses are
 //!   handled by the session; the driver writes its output in vectored writes.
 //! - Every limit on what the server can make us hold is in [`ClientOptions`].
@@ -33,6 +35,7 @@ mod error;
 mod options;
 mod play;
 mod publish;
+pub mod transport;
 pub mod url;
 
 pub use connection::{stream_name, Client, ConnectInfo, Connection, MAX_IOVECS};
@@ -40,8 +43,12 @@ pub use error::{ClientError, Stage};
 pub use options::{ClientOptions, DEFAULT_FOURCC_LIST};
 pub use play::{data_event, EndReason, PlayEvent, Player};
 pub use publish::Publisher;
+pub use transport::rtmpt::{RtmptError, RtmptOptions, RtmptStream};
+pub use transport::tls::{TlsConfig, TlsSetupError};
+pub use transport::{proxy_header, ClientStream};
 pub use url::{Scheme, Url, UrlError};
 
 /// Re-exported core types that appear in this crate's API.
 pub use sluice_rtmp::command::{ConnectResponse, PlayArgs, PublishMode, StatusInfo};
+pub use sluice_rtmp::handshake::RtmpeType;
 pub use sluice_rtmp::Timestamp;

@@ -1,12 +1,15 @@
 //! Connection settings and limits for the client ([`ClientOptions`]), and their translation into
 //! the sans-IO session's [`ClientConfig`].
 
-use crate::url::Url;
+use crate::transport::rtmpt::RtmptOptions;
+use crate::transport::tls::TlsConfig;
+use crate::url::{Scheme, Url};
 use sluice_amf::AmfLimits;
 use sluice_rtmp::chunk::ChunkLimits;
-use sluice_rtmp::handshake::ClientHandshakeMode;
+use sluice_rtmp::handshake::{ClientHandshakeMode, RtmpeType};
 use sluice_rtmp::message::AggregateLimits;
 use sluice_rtmp::session::ClientConfig;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// The Enhanced RTMP codecs announced in `connect`'s `fourCcList` by default (Enhanced RTMP v2,
@@ -31,7 +34,20 @@ pub struct ClientOptions {
     /// Default 3 s.
     pub finish_timeout: Duration,
     /// Handshake form. Default: digest (complex), as Flash Player and librtmp send.
+    /// `rtmpe://` and `rtmpte://` URLs use [`ClientHandshakeMode::Rtmpe`] with
+    /// [`ClientOptions::rtmpe_type`] unless this is already an RTMPE mode.
     pub handshake: ClientHandshakeMode,
+    /// RTMPE type for `rtmpe://` and `rtmpte://` (C0 = 6, 8 or 9). Default
+    /// [`RtmpeType::Basic`] (6), what ffmpeg and rtmpdump send.
+    pub rtmpe_type: RtmpeType,
+    /// How `rtmps://` and `rtmpts://` servers are authenticated. Default: the webpki (Mozilla)
+    /// roots.
+    pub tls: TlsConfig,
+    /// Send the RTMP proxy header (`F3`, seed 000) announcing this address as the real client
+    /// before anything else on the TCP connection. Default none. Not possible over RTMPT.
+    pub proxy_real_ip: Option<Ipv4Addr>,
+    /// RTMPT limits and timings; see [`RtmptOptions`] for the defaults.
+    pub rtmpt: RtmptOptions,
     /// Chunk size for what we send, announced right after the handshake. Default 4096.
     pub chunk_size: u32,
     /// Buffer length announced before `play`, in ms. Default 1000.
@@ -71,6 +87,10 @@ impl Default for ClientOptions {
             command_timeout: Duration::from_secs(10),
             finish_timeout: Duration::from_secs(3),
             handshake: ClientHandshakeMode::Digest,
+            rtmpe_type: RtmpeType::Basic,
+            tls: TlsConfig::default(),
+            proxy_real_ip: None,
+            rtmpt: RtmptOptions::default(),
             chunk_size: 4096,
             buffer_ms: 1000,
             flash_ver: "FMLE/3.0 (compatible; Sluice)".into(),
@@ -95,13 +115,23 @@ impl ClientOptions {
         let mut c = ClientConfig::new(url.connect_app(), url.tc_url());
         c.connect.flash_ver = Some(self.flash_ver.clone());
         c.connect.fourcc_list = self.fourcc_list.clone();
-        c.handshake = self.handshake;
+        c.handshake = self.handshake_for(url.scheme());
         c.chunk_size = self.chunk_size;
         c.buffer_ms = self.buffer_ms;
         c.chunk = self.chunk.clone();
         c.amf = self.amf.clone();
         c.aggregate = self.aggregate;
         c
+    }
+
+    /// The handshake form used for `scheme`: RTMPE for `rtmpe`/`rtmpte`, else
+    /// [`ClientOptions::handshake`].
+    pub fn handshake_for(&self, scheme: Scheme) -> ClientHandshakeMode {
+        match (scheme, self.handshake) {
+            (_, mode @ ClientHandshakeMode::Rtmpe(_)) => mode,
+            (Scheme::Rtmpe | Scheme::Rtmpte, _) => ClientHandshakeMode::Rtmpe(self.rtmpe_type),
+            (_, mode) => mode,
+        }
     }
 }
 
@@ -127,6 +157,45 @@ mod tests {
         assert_eq!(
             c.connect.flash_ver.as_deref(),
             Some("FMLE/3.0 (compatible; Sluice)")
+        );
+    }
+
+    #[test]
+    fn encrypted_schemes_use_rtmpe() {
+        let o = ClientOptions {
+            rtmpe_type: RtmpeType::Blowfish,
+            ..ClientOptions::default()
+        };
+        for (url, mode) in [
+            ("rtmp://h/a/s", ClientHandshakeMode::Digest),
+            ("rtmps://h/a/s", ClientHandshakeMode::Digest),
+            ("rtmpt://h/a/s", ClientHandshakeMode::Digest),
+            ("rtmpts://h/a/s", ClientHandshakeMode::Digest),
+            (
+                "rtmpe://h/a/s",
+                ClientHandshakeMode::Rtmpe(RtmpeType::Blowfish),
+            ),
+            (
+                "rtmpte://h/a/s",
+                ClientHandshakeMode::Rtmpe(RtmpeType::Blowfish),
+            ),
+        ] {
+            let url = Url::parse(url).unwrap();
+            assert_eq!(o.session_config(&url).handshake, mode, "{url}");
+        }
+        assert_eq!(ClientOptions::default().rtmpe_type, RtmpeType::Basic);
+        // An explicit RTMPE mode wins, on any scheme.
+        let o = ClientOptions {
+            handshake: ClientHandshakeMode::Rtmpe(RtmpeType::Xtea),
+            ..ClientOptions::default()
+        };
+        assert_eq!(
+            o.handshake_for(Scheme::Rtmp),
+            ClientHandshakeMode::Rtmpe(RtmpeType::Xtea)
+        );
+        assert_eq!(
+            o.handshake_for(Scheme::Rtmpe),
+            ClientHandshakeMode::Rtmpe(RtmpeType::Xtea)
         );
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::connection::Connection;
 use crate::error::{ClientError, Stage};
+use crate::transport::rtmpt::unwrap_io_error;
 use bytes::Bytes;
 use sluice_amf::Amf0Object;
 use sluice_rtmp::session::{client::set_data_frame_body, ClientEvent};
@@ -114,7 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Publisher<S> {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return Ok(()),
                 r = conn.io.read(&mut conn.rbuf) => {
-                    let n = r.map_err(|source| ClientError::Io { stage: Stage::Streaming, source })?;
+                    let n = r.map_err(|e| unwrap_io_error(Stage::Streaming, e))?;
                     conn.feed(n, Stage::Streaming)?;
                 }
             }

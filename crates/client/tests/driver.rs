@@ -423,9 +423,12 @@ async fn tcp_errors() {
         format!("connection refused by 127.0.0.1:{port}")
     );
 
-    let u = Url::parse("rtmps://127.0.0.1/live/s").unwrap();
-    let e = Client::connect(&u, &options()).await.unwrap_err();
-    assert!(matches!(e, ClientError::UnsupportedScheme(_)), "{e}");
+    // Every scheme opens its transport first: nothing listens there either.
+    for scheme in ["rtmps", "rtmpe", "rtmpt", "rtmpte", "rtmpts"] {
+        let u = Url::parse(&format!("{scheme}://127.0.0.1:{port}/live/s")).unwrap();
+        let e = Client::connect(&u, &options()).await.unwrap_err();
+        assert!(matches!(e, ClientError::Refused { .. }), "{scheme}: {e}");
+    }
 
     let u = Url::parse("rtmp://127.0.0.1/live").unwrap();
     let e = Client::play(&u, &options()).await.unwrap_err();

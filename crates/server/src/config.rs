@@ -51,9 +51,11 @@ pub struct ServerSection {
     pub ping_interval_secs: u64,
     /// Most simultaneous connections; more are refused at accept. Default 10000.
     pub max_connections: usize,
-    /// Milliseconds a publisher's frames are gathered before its players are woken: each player
-    /// then writes the whole batch with one vectored write. Trades latency (at most this much)
-    /// for fewer wake-ups and system calls per player. 0 = hand frames on after every read.
+    /// How a publisher's frames are batched for its players. A batch ends at each video frame
+    /// (so pictures are never held back) or after this many milliseconds, whichever comes first;
+    /// each player then writes the whole batch with one vectored write. Audio may wait up to this
+    /// long for the next video frame. 0 = hand every frame on at once (lowest latency, more
+    /// system calls per player). Default 40.
     pub fanout_batch_ms: u64,
 }
 
@@ -67,7 +69,7 @@ impl Default for ServerSection {
             idle_timeout_secs: 60,
             ping_interval_secs: 15,
             max_connections: 10_000,
-            fanout_batch_ms: 0,
+            fanout_batch_ms: 40,
         }
     }
 }

@@ -213,7 +213,9 @@ impl Connection {
                             let closing = self.drain_session_events();
                             if batch_window.is_zero() || closing.is_some() {
                                 self.flush_batches();
-                            } else if batch_deadline.is_none() && self.has_batched() {
+                            } else if !self.has_batched() {
+                                batch_deadline = None;
+                            } else if batch_deadline.is_none() {
                                 batch_deadline = Some(tokio::time::Instant::now() + batch_window);
                             }
                             if let Some(r) = closing {
@@ -527,7 +529,13 @@ impl Connection {
                 }
             }
         };
+        // A batch ends with a video frame: players get each picture at once, with the audio
+        // that came before it, in one write. Audio alone waits for the batch window.
+        let ends_batch = frame.kind == FrameKind::Video && !frame.sequence_header;
         slot.batch.push(frame);
+        if ends_batch {
+            slot.flush();
+        }
     }
 
     fn on_publisher_data(

@@ -16,7 +16,7 @@ use super::progress::Progress;
 use super::publish::{open_flv, script_message};
 use super::stamp::{now_micros, read_stamp, stamp_video};
 use super::timemap::{Pacer, TimeMap};
-use super::{client_options, secs, Target};
+use super::{client_options, secs, Target, TransportArgs};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
@@ -78,6 +78,8 @@ pub struct BenchArgs {
     /// No progress lines; only the report.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// The long help of `sluice bench`.
@@ -505,8 +507,10 @@ pub fn publisher_names(url: &Url, count: u32) -> Vec<String> {
 /// Run `sluice bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let url = args.target.url()?;
-    if args.players == 0 || args.players > MAX_PLAYERS {
-        anyhow::bail!("--players must be from 1 to {MAX_PLAYERS}");
+    if args.players > MAX_PLAYERS || (args.players == 0 && args.publish.is_none()) {
+        anyhow::bail!(
+            "--players must be from 1 to {MAX_PLAYERS} (0 is allowed with --publish: an ingest-only run)"
+        );
     }
     if args.publishers == 0 || args.publishers > MAX_PUBLISHERS {
         anyhow::bail!("--publishers must be from 1 to {MAX_PUBLISHERS}");
@@ -519,7 +523,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let duration = secs(args.duration, "--duration")?;
     let first_frame_limit = secs(args.timeout, "--timeout")?;
-    let mut options = client_options(args.timeout)?;
+    let mut options = client_options(args.timeout, &args.transport)?;
     options.read_buffer_size = args.read_buffer;
     options.finish_timeout = Duration::from_millis(500);
     let tags = args.publish.as_deref().map(load_tags).transpose()?;
@@ -666,6 +670,10 @@ async fn bench(
             live: live.clone(),
         }));
         show(&live, i + 1, &mut progress);
+    }
+    if args.players == 0 {
+        // Ingest-only run: the publishers work for the whole duration.
+        tokio::time::sleep_until(stop_at).await;
     }
     let mut results = Vec::with_capacity(args.players as usize);
     let mut tick = tokio::time::interval(Duration::from_millis(500));

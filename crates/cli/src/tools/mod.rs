@@ -13,15 +13,19 @@ pub mod timemap;
 
 use anyhow::Context as _;
 use clap::Args;
-use sluice_client::{ClientOptions, Url};
+use sluice_client::{ClientOptions, RtmpeType, TlsConfig, Url};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The target of a tool: a URL plus overrides for the application/stream split.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// RTMP URL: rtmp://host[:port]/app[/instance]/stream[?query]. With more than two path
-    /// segments the application is the first two (app/instance); use --app/--stream to split
-    /// differently. Example: rtmp://127.0.0.1/live/cam
+    /// RTMP URL: rtmp://host[:port]/app[/instance]/stream[?query]. Schemes: rtmp (TCP, port
+    /// 1935), rtmps (TLS, 443), rtmpe (RTMPE encryption, 1935), rtmpt (HTTP tunnel, 80),
+    /// rtmpte (RTMPE in the HTTP tunnel, 80), rtmpts (HTTP tunnel over TLS, 443). With more than
+    /// two path segments the application is the first two (app/instance); use --app/--stream to
+    /// split differently. Example: rtmp://127.0.0.1/live/cam
     #[arg(value_name = "URL")]
     pub url: String,
     /// Application name sent in connect, overriding the one taken from the URL.
@@ -57,14 +61,65 @@ impl Target {
     }
 }
 
-/// Client options with connect and command timeouts of `timeout_secs`.
-pub fn client_options(timeout_secs: f64) -> anyhow::Result<ClientOptions> {
+/// Transport flags shared by the tools: TLS trust (`rtmps://`, `rtmpts://`), the RTMPE type
+/// (`rtmpe://`, `rtmpte://`) and the RTMP proxy header.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TransportArgs {
+    /// Send the RTMP proxy header (0xF3, as SRS does) before the handshake, announcing this
+    /// IPv4 address as the real client; the server must list this machine with
+    /// --trusted-proxy. Not possible over rtmpt/rtmpte/rtmpts. Example: --proxy-real-ip 203.0.113.7
+    #[arg(long, value_name = "IPV4")]
+    pub proxy_real_ip: Option<Ipv4Addr>,
+    /// rtmps/rtmpts: trust only the certificates in this PEM file (a private CA, or the
+    /// server's self-signed certificate) instead of the built-in web roots.
+    /// Example: --ca-file server.pem
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// rtmps/rtmpts: do not verify the server's certificate. UNSAFE: anyone on the path can
+    /// impersonate the server and read or change the stream; prefer --ca-file.
+    #[arg(long, conflicts_with = "ca_file")]
+    pub tls_insecure: bool,
+    /// rtmpe/rtmpte: the RTMPE handshake type: 6 (Diffie-Hellman + RC4, what ffmpeg and
+    /// rtmpdump send), 8 (XTEA signatures) or 9 (Blowfish signatures). RTMPE is obfuscation,
+    /// not security: use rtmps:// for that.
+    #[arg(long, value_name = "6|8|9", default_value_t = 6, value_parser = parse_rtmpe_type)]
+    pub rtmpe_type: u8,
+}
+
+fn parse_rtmpe_type(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(v) if RtmpeType::from_version_byte(v).is_some() => Ok(v),
+        _ => Err(format!("`{s}` is not an RTMPE type: expected 6, 8 or 9")),
+    }
+}
+
+impl TransportArgs {
+    /// Apply the flags to `options` (reads the CA file).
+    pub fn apply(&self, options: &mut ClientOptions) -> anyhow::Result<()> {
+        options.proxy_real_ip = self.proxy_real_ip;
+        options.rtmpe_type = RtmpeType::from_version_byte(self.rtmpe_type).unwrap_or_default();
+        if let Some(path) = &self.ca_file {
+            options.tls = TlsConfig::from_ca_file(path)?;
+        } else if self.tls_insecure {
+            options.tls = TlsConfig::insecure();
+        }
+        Ok(())
+    }
+}
+
+/// Client options with connect and command timeouts of `timeout_secs` and the transport flags.
+pub fn client_options(
+    timeout_secs: f64,
+    transport: &TransportArgs,
+) -> anyhow::Result<ClientOptions> {
     let t = secs(timeout_secs, "--timeout")?;
-    Ok(ClientOptions {
+    let mut options = ClientOptions {
         connect_timeout: t,
         command_timeout: t,
         ..ClientOptions::default()
-    })
+    };
+    transport.apply(&mut options)?;
+    Ok(options)
 }
 
 /// A positive, finite number of seconds as a duration.
@@ -177,8 +232,36 @@ mod tests {
         assert!(secs(-1.0, "--x").is_err());
         assert_eq!(secs(1.5, "--x").unwrap(), Duration::from_millis(1500));
         assert_eq!(
-            client_options(2.0).unwrap().connect_timeout,
+            client_options(2.0, &TransportArgs::default())
+                .unwrap()
+                .connect_timeout,
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn transport_flags() {
+        let t = TransportArgs {
+            proxy_real_ip: Some(Ipv4Addr::new(203, 0, 113, 7)),
+            ca_file: None,
+            tls_insecure: true,
+            rtmpe_type: 9,
+        };
+        let o = client_options(1.0, &t).unwrap();
+        assert_eq!(o.proxy_real_ip, Some(Ipv4Addr::new(203, 0, 113, 7)));
+        assert_eq!(o.rtmpe_type, RtmpeType::Blowfish);
+        assert!(o.tls.is_insecure());
+        let o = client_options(1.0, &TransportArgs::default()).unwrap();
+        assert!(!o.tls.is_insecure());
+        assert_eq!(o.proxy_real_ip, None);
+        let t = TransportArgs {
+            ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..TransportArgs::default()
+        };
+        let e = client_options(1.0, &t).unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent/ca.pem"), "{e:#}");
+        assert_eq!(parse_rtmpe_type("8"), Ok(8));
+        assert!(parse_rtmpe_type("7").unwrap_err().contains("6, 8 or 9"));
+        assert!(parse_rtmpe_type("x").is_err());
     }
 }

@@ -4,7 +4,9 @@
 
 use super::progress::Progress;
 use super::recorder::{FlvRecorder, Kind};
-use super::{client_options, fmt_bytes, fmt_clock, interrupted, kbps, runtime, secs, Target};
+use super::{
+    client_options, fmt_bytes, fmt_clock, interrupted, kbps, runtime, secs, Target, TransportArgs,
+};
 use anyhow::Context as _;
 use clap::Args;
 use sluice_client::{Client, ClientError, EndReason, PlayEvent, Player};
@@ -34,6 +36,8 @@ pub struct PlayArgs {
     /// No progress output; only the final summary line.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// The long help of `sluice play`.
@@ -47,7 +51,10 @@ Progress and the summary go to stderr, never stdout.
 Examples:
   sluice play rtmp://127.0.0.1/live/cam -o cam.flv --duration 60
   sluice play rtmp://127.0.0.1/live/cam -o - | ffplay -
-  sluice play rtmp://127.0.0.1/live/cam          (count frames and bitrate only)";
+  sluice play rtmp://127.0.0.1/live/cam          (count frames and bitrate only)
+  sluice play rtmps://example.com/live/cam -o cam.flv --ca-file server.pem
+  sluice play rtmpe://example.com/live/cam -o cam.flv --rtmpe-type 9
+  sluice play rtmpt://example.com:8080/live/cam -o cam.flv";
 
 #[derive(Debug, Default)]
 struct Count {
@@ -66,7 +73,7 @@ enum Sink {
 /// Run `sluice play`.
 pub fn run(args: PlayArgs) -> anyhow::Result<()> {
     let url = args.target.url()?;
-    let options = client_options(args.timeout)?;
+    let options = client_options(args.timeout, &args.transport)?;
     let first_media_limit = secs(args.timeout, "--timeout")?;
     let duration = args.duration.map(|d| secs(d, "--duration")).transpose()?;
     let (mut sink, label) = match &args.output {

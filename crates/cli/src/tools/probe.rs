@@ -5,7 +5,7 @@
 //! from the video timestamps, and the time to connect, to the first frame and to the first
 //! keyframe.
 
-use super::{client_options, runtime, secs, Target};
+use super::{client_options, runtime, secs, Target, TransportArgs};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use sluice_flv::{
     classify_audio, classify_video, describe_audio_sequence_header, describe_video_sequence_header,
     StreamCodecInfo,
 };
-use sluice_rtmp::handshake::HandshakeKind;
+use sluice_rtmp::handshake::{HandshakeKind, RtmpeType};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -35,6 +35,8 @@ pub struct ProbeArgs {
     /// Example: --measure 5
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub measure: f64,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// The long help of `sluice probe`.
@@ -236,7 +238,11 @@ fn server_report(info: &ConnectInfo) -> ServerReport {
         handshake: info.handshake.map(|k| match k {
             HandshakeKind::Simple => "simple",
             HandshakeKind::Digest(_) => "digest",
-            HandshakeKind::Rtmpe { .. } => "rtmpe",
+            HandshakeKind::Rtmpe { rtmpe_type, .. } => match rtmpe_type {
+                RtmpeType::Basic => "rtmpe type 6",
+                RtmpeType::Xtea => "rtmpe type 8",
+                RtmpeType::Blowfish => "rtmpe type 9",
+            },
         }),
         properties: object_to_json(&r.extra_properties),
         information: object_to_json(&r.extra_information),
@@ -246,7 +252,7 @@ fn server_report(info: &ConnectInfo) -> ServerReport {
 /// Run `sluice probe`.
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let url = args.target.url()?;
-    let options = client_options(args.timeout)?;
+    let options = client_options(args.timeout, &args.transport)?;
     let limit = secs(args.timeout, "--timeout")?;
     let measure = secs(args.measure, "--measure")?;
     let report = runtime()?.block_on(async move {

@@ -8,7 +8,9 @@
 
 use super::progress::Progress;
 use super::timemap::{Pacer, TimeMap};
-use super::{client_options, fmt_bytes, fmt_clock, interrupted, kbps, runtime, Target};
+use super::{
+    client_options, fmt_bytes, fmt_clock, interrupted, kbps, runtime, Target, TransportArgs,
+};
 use anyhow::Context as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
@@ -38,6 +40,8 @@ pub struct PublishArgs {
     /// No progress output; only the final summary line.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// The long help of `sluice publish`.
@@ -50,7 +54,9 @@ on a terminal and a plain line every 3 s otherwise, on stderr.
 Examples:
   sluice publish input.flv rtmp://127.0.0.1/live/cam
   sluice publish --loop input.flv rtmp://example.com:1935/live/cam?key=secret
-  sluice publish input.flv rtmp://host/app/instance/cam --app app --stream instance/cam";
+  sluice publish input.flv rtmp://host/app/instance/cam --app app --stream instance/cam
+  sluice publish input.flv rtmps://example.com/live/cam
+  sluice publish input.flv rtmp://origin/live/cam --proxy-real-ip 203.0.113.7";
 
 /// Bytes a `@setDataFrame` AMF0 string takes: marker, u16 length, 13 bytes.
 const SET_DATA_FRAME_PREFIX: usize = 3 + SET_DATA_FRAME.len();
@@ -95,7 +101,7 @@ struct Counters {
 /// Run `sluice publish`.
 pub fn run(args: PublishArgs) -> anyhow::Result<()> {
     let url = args.target.url()?;
-    let options = client_options(args.timeout)?;
+    let options = client_options(args.timeout, &args.transport)?;
     // Fail on a bad file before touching the network.
     let mut reader = open_flv(&args.input)?;
     let first = reader

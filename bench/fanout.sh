@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Side-by-side fan-out and ingest benchmark: Sluice vs nginx-rtmp on the same machine.
+#
+# Each server is pinned to CPU 0 (taskset), the load generator (`sluice bench`, which also
+# publishes) to CPU 1. One publisher of a ~2 Mbps H.264+AAC FLV (made by ffmpeg from a lavfi
+# source) in real time, N players; server CPU and RSS are sampled from /proc in the middle of the
+# run. Then an ingest run: M publishers x ~2 Mbps, no players.
+#
+# Usage: bench/fanout.sh [--players N] [--duration S] [--ingest M] [--record] [--only sluice|nginx]
+#   --record   append the result table, with date and command, to docs/PERFORMANCE.md
+# Environment: SLUICE_BENCH_EXTRA_ENV="SLUICE_SERVER_FANOUT_BATCH_MS=0" adds a Sluice variant
+#   labelled "sluice-lowlat" (the documented low-latency setting).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PLAYERS=1000
+DURATION=30
+INGEST=200
+RECORD=0
+ONLY=""
+ARGS="$*"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --players) PLAYERS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --ingest) INGEST="$2"; shift 2 ;;
+        --record) RECORD=1; shift ;;
+        --only) ONLY="$2"; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+for t in ffmpeg nginx taskset python3; do
+    command -v "$t" >/dev/null || { echo "missing $t: run scripts/install-deps.sh" >&2; exit 1; }
+done
+MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+[ -f "$MODULE" ] || { echo "missing $MODULE (libnginx-mod-rtmp): run scripts/install-deps.sh" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
+
+echo "== building release"
+cargo build --release -p sluice >/dev/null
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+FIXTURE="$ROOT/.cache/bench-2mbps.flv"
+if [ ! -s "$FIXTURE" ]; then
+    echo "== making the 2 Mbps fixture (60 s, 1280x720 25 fps, GOP 2 s, CBR + AAC 128k)"
+    mkdir -p "$ROOT/.cache"
+    ffmpeg -hide_banner -loglevel error -y \
+        -f lavfi -i "testsrc2=size=1280x720:rate=25" -f lavfi -i "sine=f=440:sample_rate=44100" \
+        -t 60 -c:v libx264 -preset veryfast -tune zerolatency -g 50 -bf 0 \
+        -b:v 1900k -minrate 1900k -maxrate 1900k -bufsize 1900k -x264-params nal-hrd=cbr \
+        -c:a aac -b:a 128k -ac 2 -f flv "$FIXTURE.tmp"
+    mv "$FIXTURE.tmp" "$FIXTURE"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 100); do
+        (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "port $1 never opened" >&2; return 1
+}
+# cpu_ticks PID -> utime+stime in clock ticks
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+
+# run_case LABEL MODE(fanout|ingest) PORT SERVER_PID -> writes $WORK/LABEL-MODE.json
+run_case() {
+    local label="$1" mode="$2" port="$3" spid="$4"
+    local out="$WORK/$label-$mode.json"
+    local url="rtmp://127.0.0.1:$port/live/bench"
+    local ramp total
+    if [ "$mode" = fanout ]; then
+        ramp=500
+        total=$(( PLAYERS / ramp + DURATION ))
+        taskset -c 1 "$BIN" bench "$url" --players "$PLAYERS" --publish "$FIXTURE" \
+            --duration "$DURATION" --ramp "$ramp" --json -q >"$out" 2>"$WORK/$label-$mode.err" &
+    else
+        ramp=200
+        total=$(( INGEST / ramp + DURATION ))
+        taskset -c 1 "$BIN" bench "$url" --players 0 --publishers "$INGEST" --publish "$FIXTURE" \
+            --duration "$DURATION" --ramp "$ramp" --json -q >"$out" 2>"$WORK/$label-$mode.err" &
+    fi
+    local bpid=$!
+    # Sample the middle of the measurement window.
+    local start=$(( total / 3 ))
+    local span=$(( total / 3 ))
+    [ "$span" -ge 2 ] || span=2
+    sleep "$start"
+    local t0 c0 t1 c1 rss
+    t0=$(date +%s.%N); c0=$(cpu_ticks "$spid")
+    sleep "$span"
+    t1=$(date +%s.%N); c1=$(cpu_ticks "$spid")
+    rss=$(rss_kib "$spid")
+    wait "$bpid" || { echo "bench failed for $label $mode:" >&2; cat "$WORK/$label-$mode.err" >&2; return 1; }
+    python3 - "$out" "$t0" "$t1" "$c0" "$c1" "$HZ" "$rss" <<'PY'
+import json, sys
+path, t0, t1, c0, c1, hz, rss = sys.argv[1:]
+r = json.load(open(path))
+r["server_cpu_percent"] = (float(c1) - float(c0)) / float(hz) / (float(t1) - float(t0)) * 100
+r["server_rss_mib"] = int(rss) / 1024
+json.dump(r, open(path, "w"))
+PY
+    echo "   $label $mode: server CPU $(python3 -c "import json;print(round(json.load(open('$out'))['server_cpu_percent'],1))")%"
+}
+
+start_sluice() { # LABEL EXTRA_ENV...
+    local label="$1"; shift
+    local port; port=$(free_port)
+    env -u SLUICE_FFMPEG9 "$@" SLUICE_HTTP_LISTEN= taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --log warn \
+        >"$WORK/$label.log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID"); SPORT=$port
+    wait_port "$port"
+}
+start_nginx() {
+    local port; port=$(free_port)
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module $MODULE;
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log $WORK/nginx/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 8192; }
+rtmp {
+    server {
+        listen 127.0.0.1:$port;
+        chunk_size 4096;
+        application live { live on; record off; }
+    }
+}
+CONF
+    taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID"); SPORT=$port
+    wait_port "$port"
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
+LABELS=()
+for mode in fanout ingest; do
+    if [ -z "$ONLY" ] || [ "$ONLY" = sluice ]; then
+        echo "== sluice ($mode)"
+        start_sluice sluice; run_case sluice "$mode" "$SPORT" "$SPID"; stop "$SPID"
+        if [ -n "${SLUICE_BENCH_EXTRA_ENV:-}" ] && [ "$mode" = fanout ]; then
+            echo "== sluice-lowlat ($mode: $SLUICE_BENCH_EXTRA_ENV)"
+            # shellcheck disable=SC2086
+            start_sluice sluice-lowlat $SLUICE_BENCH_EXTRA_ENV; run_case sluice-lowlat "$mode" "$SPORT" "$SPID"; stop "$SPID"
+        fi
+    fi
+    if [ -z "$ONLY" ] || [ "$ONLY" = nginx ]; then
+        echo "== nginx-rtmp ($mode)"
+        start_nginx; run_case nginx "$mode" "$SPORT" "$SPID"; stop "$SPID"
+    fi
+done
+
+TABLE="$WORK/table.md"
+python3 - "$WORK" "$PLAYERS" "$INGEST" "$DURATION" >"$TABLE" <<'PY'
+import json, os, sys
+work, players, ingest, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def load(label, mode):
+    p = os.path.join(work, f"{label}-{mode}.json")
+    return json.load(open(p)) if os.path.exists(p) else None
+def pct(r, key, q):
+    v = (r or {}).get(key) or {}
+    return v.get(q)
+def br(r):
+    b = (r or {}).get("bitrate_kbps") or {}
+    return b.get("min")
+rows = [
+    ("server CPU, % of one core", lambda r: r and r["server_cpu_percent"], "lower"),
+    ("server RSS, MiB", lambda r: r and r["server_rss_mib"], "lower"),
+    ("players connected / failed", lambda r: r and f'{r["connected"]} / {r["failed"]}', None),
+    ("min per-player bitrate, kbps", br, "higher"),
+    ("median per-player bitrate, kbps", lambda r: ((r or {}).get("bitrate_kbps") or {}).get("median"), "higher"),
+    ("latency p50, ms", lambda r: pct(r, "latency_ms", "p50"), "lower"),
+    ("latency p99, ms", lambda r: pct(r, "latency_ms", "p99"), "lower"),
+    ("first frame p50, ms", lambda r: pct(r, "first_frame_ms", "p50"), "lower"),
+    ("first frame p99, ms", lambda r: pct(r, "first_frame_ms", "p99"), "lower"),
+    ("load generator CPU, %", lambda r: r and r["cpu"]["percent_of_one_core"], None),
+]
+def fmt(v):
+    if v is None: return "-"
+    if isinstance(v, float): return f"{v:.1f}"
+    return str(v)
+labels = [l for l in ("sluice", "sluice-lowlat", "nginx") if load(l, "fanout") or load(l, "ingest")]
+for mode, title in (("fanout", f"Fan-out: 1 publisher x ~2 Mbps, {players} players, {duration} s"),
+                    ("ingest", f"Ingest: {ingest} publishers x ~2 Mbps, {duration} s")):
+    res = {l: load(l, mode) for l in labels}
+    if not any(res.values()): continue
+    cols = [l for l in labels if res[l]]
+    print(f"\n**{title}**\n")
+    head = "| metric | " + " | ".join(cols) + (" | sluice / nginx |" if "nginx" in cols and "sluice" in cols else " |")
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for name, f, _ in rows:
+        if mode == "ingest" and ("latency" in name or "first frame" in name or "bitrate" in name or "players" in name):
+            continue
+        vals = [f(res[c]) for c in cols]
+        line = f"| {name} | " + " | ".join(fmt(v) for v in vals)
+        if "nginx" in cols and "sluice" in cols:
+            a, b = f(res["sluice"]), f(res["nginx"])
+            ratio = f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "-"
+            line += f" | {ratio}"
+        print(line + " |")
+# Targets (issue 5), checked on this run.
+s, n, ll = load("sluice", "fanout"), load("nginx", "fanout"), load("sluice-lowlat", "fanout")
+si, ni = load("sluice", "ingest"), load("nginx", "ingest")
+checks = []
+if s and n:
+    checks.append(("default: CPU <= 0.6 x nginx", s["server_cpu_percent"] <= 0.6 * n["server_cpu_percent"]))
+    checks.append(("default: latency p99 <= nginx", (pct(s,"latency_ms","p99") or 1e9) <= (pct(n,"latency_ms","p99") or 0)))
+    checks.append(("RSS <= 0.5 x nginx", s["server_rss_mib"] <= 0.5 * n["server_rss_mib"]))
+if ll and n:
+    checks.append(("low-latency: p99 <= 0.5 x nginx", (pct(ll,"latency_ms","p99") or 1e9) <= 0.5 * (pct(n,"latency_ms","p99") or 0)))
+    checks.append(("low-latency: CPU <= nginx", ll["server_cpu_percent"] <= n["server_cpu_percent"]))
+if s:
+    checks.append(("first frame p50 <= 30 ms", (pct(s,"first_frame_ms","p50") or 1e9) <= 30))
+    checks.append(("every player >= 95% of published bitrate, none dropped",
+                   s["failed"] == 0 and (br(s) or 0) >= 0.95 * ((s.get("bitrate_kbps") or {}).get("median") or 1e9)))
+    checks.append(("bench drives the players without falling behind (its CPU < 90%)", s["cpu"]["percent_of_one_core"] < 90))
+if si and ni:
+    checks.append(("ingest: CPU <= 0.6 x nginx", si["server_cpu_percent"] <= 0.6 * ni["server_cpu_percent"]))
+    checks.append(("ingest: RSS <= nginx", si["server_rss_mib"] <= ni["server_rss_mib"]))
+if checks:
+    print("\n| target | met |\n|---|---|")
+    for name, ok in checks:
+        print(f"| {name} | {'yes' if ok else 'NO'} |")
+PY
+cat "$TABLE"
+if [ "$RECORD" = 1 ]; then
+    {
+        echo
+        echo "### Fan-out and ingest, $(date -u +%Y-%m-%d) ($(nproc) vCPU, $(uname -r))"
+        echo
+        echo "Command: \`bench/fanout.sh $ARGS\`${SLUICE_BENCH_EXTRA_ENV:+ with SLUICE_BENCH_EXTRA_ENV=\"$SLUICE_BENCH_EXTRA_ENV\"}"
+        cat "$TABLE"
+    } >>"$ROOT/docs/PERFORMANCE.md"
+    echo "recorded in docs/PERFORMANCE.md"
+fi
