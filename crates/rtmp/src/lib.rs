@@ -48,5 +48,6 @@ pub mod handshake;
 pub mod message;
 pub mod session;
 pub mod types;
+mod vecmap;
 
 pub use types::{MessageType, RawMessage, Timestamp};

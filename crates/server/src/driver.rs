@@ -26,6 +26,9 @@ use tracing::{debug, info, warn};
 /// Most buffers handed to one vectored write (Linux's IOV_MAX is 1024).
 pub const MAX_IOVECS: usize = 1024;
 
+/// Batches of up to this many buffers are written from a stack array (no allocation).
+const SMALL_IOVECS: usize = 32;
+
 /// Why a connection ended, for the close log line.
 #[derive(Debug)]
 enum CloseReason {
@@ -131,7 +134,7 @@ where
         app: String::new(),
         publishers: HashMap::new(),
         players: Vec::new(),
-        out: Vec::with_capacity(64),
+        out: Vec::with_capacity(16),
         bytes_out: 0,
         warned_ignored: false,
     };
@@ -172,8 +175,20 @@ impl Connection {
         let started = Instant::now();
         let mut last_rx = Instant::now();
         let mut last_ping = Instant::now();
-        let mut shutdown = self.ctx.shutdown.subscribe();
-        let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let mut shutdown_rx = self.ctx.shutdown.subscribe();
+        let shutdown_flag = shutdown_rx.clone();
+        // One long-lived future: re-creating `changed()` on every loop turn costs two lock
+        // round trips per wake-up per connection.
+        let mut shutdown = std::pin::pin!(async move {
+            while !*shutdown_rx.borrow_and_update() {
+                if shutdown_rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        });
+        // Players send little: start small and grow (to 64 KiB) only for peers that fill it.
+        let mut read_size = 4096usize;
+        let mut rbuf = BytesMut::with_capacity(read_size);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -184,25 +199,28 @@ impl Connection {
             if self.session.is_closed() {
                 return CloseReason::ConnectRejected;
             }
-            if *shutdown.borrow() {
+            if *shutdown_flag.borrow() {
                 self.on_shutdown();
                 let _ = self.flush(&mut io, Duration::from_secs(2)).await;
                 return CloseReason::Shutdown;
             }
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => {
+                _ = shutdown.as_mut() => {
                     continue;
                 }
                 r = io.read_buf(&mut rbuf) => {
                     match r {
                         Ok(0) => return CloseReason::PeerClosed,
-                        Ok(_) => {
+                        Ok(n) => {
                             last_rx = Instant::now();
                             let res = self.session.handle_input(&rbuf);
                             rbuf.clear();
-                            if rbuf.capacity() < 4096 {
-                                rbuf.reserve(16 * 1024);
+                            if n >= read_size && read_size < 64 * 1024 {
+                                read_size *= 2;
+                            }
+                            if rbuf.capacity() < read_size {
+                                rbuf.reserve(read_size);
                             }
                             if let Err(e) = res {
                                 // Send whatever the session queued (e.g. an _error) before closing.
@@ -278,7 +296,20 @@ impl Connection {
             return Ok(());
         }
         let total: usize = self.out.iter().map(Bytes::len).sum();
-        let res = tokio::time::timeout(timeout, write_all_vectored(io, &mut self.out)).await;
+        let res = {
+            let mut write = std::pin::pin!(write_all_vectored(io, &mut self.out));
+            // Almost always the socket takes everything at once: try without arming a timer
+            // (a timer per write is measurable with 1000 players), and only arm the stall
+            // timeout when the peer's window is full.
+            let first = {
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                std::future::Future::poll(write.as_mut(), &mut cx)
+            };
+            match first {
+                std::task::Poll::Ready(r) => Ok(r),
+                std::task::Poll::Pending => tokio::time::timeout(timeout, write).await,
+            }
+        };
         self.out.clear();
         match res {
             Ok(Ok(())) => {
@@ -410,7 +441,7 @@ impl Connection {
                     ts: TimestampMapper::new(),
                     frames: 0,
                     dropped: 0,
-                    pending: Vec::with_capacity(256),
+                    pending: Vec::with_capacity(16),
                 });
             }
             ServerEvent::Audio {
@@ -749,9 +780,17 @@ where
     let mut start = 0;
     while start < bufs.len() {
         let end = (start + MAX_IOVECS).min(bufs.len());
-        let slices: Vec<IoSlice<'_>> = bufs[start..end].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = io.write_vectored(&slices).await?;
-        drop(slices);
+        let mut n = if end - start <= SMALL_IOVECS {
+            let mut arr = [IoSlice::new(&[]); SMALL_IOVECS];
+            for (slot, b) in arr.iter_mut().zip(&bufs[start..end]) {
+                *slot = IoSlice::new(b);
+            }
+            io.write_vectored(&arr[..end - start]).await?
+        } else {
+            let slices: Vec<IoSlice<'_>> =
+                bufs[start..end].iter().map(|b| IoSlice::new(b)).collect();
+            io.write_vectored(&slices).await?
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }

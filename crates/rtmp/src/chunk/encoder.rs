@@ -13,8 +13,6 @@
 //! Misuse by the caller (not by the peer) panics: a chunk stream id outside 2..=65599, a payload
 //! longer than the 24-bit length field (16 MiB − 1) or a chunk size outside 1..=0x7FFFFFFF.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{self, Fmt, OutHeader};
@@ -55,7 +53,7 @@ struct SentHeader {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    sent: HashMap<u32, SentHeader>,
+    sent: crate::vecmap::VecMap<SentHeader>,
 }
 
 impl Default for ChunkEncoder {
@@ -69,7 +67,7 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         ChunkEncoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            sent: HashMap::new(),
+            sent: crate::vecmap::VecMap::new(),
         }
     }
 

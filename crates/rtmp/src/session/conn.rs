@@ -70,11 +70,11 @@ impl Conn {
         Conn {
             hs,
             rng,
-            in_buf: BytesMut::with_capacity(8192),
+            in_buf: BytesMut::new(),
             decoder: ChunkDecoder::new(limits),
             encoder: ChunkEncoder::new(),
             out: VecDeque::new(),
-            scratch: BytesMut::with_capacity(4096),
+            scratch: BytesMut::new(),
             segs: Vec::new(),
             peer_window: 0,
             last_ack: 0,

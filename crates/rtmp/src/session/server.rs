@@ -305,7 +305,7 @@ pub struct ServerSession {
     conn: Conn,
     state: ConnState,
     events: VecDeque<ServerEvent>,
-    streams: HashMap<u32, MsgStream>,
+    streams: crate::vecmap::VecMap<MsgStream>,
     pending: HashMap<u64, Pending>,
     next_request: u64,
     /// The client connected with objectEncoding 3.
@@ -325,7 +325,7 @@ impl ServerSession {
             conn,
             state: ConnState::Handshake,
             events: VecDeque::new(),
-            streams: HashMap::new(),
+            streams: crate::vecmap::VecMap::new(),
             pending: HashMap::new(),
             next_request: 1,
             amf3_client: false,

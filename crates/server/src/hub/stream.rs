@@ -243,6 +243,16 @@ impl Stream {
             if st.epoch != epoch || st.publisher.is_none() {
                 return;
             }
+            if self.subscribers.load(Ordering::Acquire) == 0 {
+                // Nobody to deliver to: only the caches (sequence headers, GOP) matter, and a
+                // player that joins later starts from them and a cursor at the head. Keeping the
+                // window empty bounds an unwatched stream's memory by its GOP cache.
+                for frame in frames {
+                    st.cache_frame(&frame);
+                }
+                st.ring.trim_to_head();
+                return;
+            }
             let now = Instant::now();
             for frame in frames {
                 st.cache_frame(&frame);
