@@ -10,7 +10,7 @@
 use crate::hub::{FrameKind, MediaFrame, PeerInfo, PlayerEvent, Publisher, Subscriber};
 use crate::timestamps::{TimestampMapper, Track};
 use crate::Context;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use sluice_amf::{Amf0Decoder, Amf0Value};
 use sluice_rtmp::command::{codes, ConnectResponse};
 use sluice_rtmp::session::{ServerEvent, ServerSession};
@@ -188,7 +188,6 @@ impl Connection {
         });
         // Players send little: start small and grow (to 64 KiB) only for peers that fill it.
         let mut read_size = 4096usize;
-        let mut rbuf = BytesMut::with_capacity(read_size);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -204,23 +203,24 @@ impl Connection {
                 let _ = self.flush(&mut io, Duration::from_secs(2)).await;
                 return CloseReason::Shutdown;
             }
+            // Read straight into the session's input buffer (no copy on ingest).
+            let rbuf = self.session.recv_buffer();
+            if rbuf.capacity() - rbuf.len() < read_size {
+                rbuf.reserve(read_size);
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => {
                     continue;
                 }
-                r = io.read_buf(&mut rbuf) => {
+                r = io.read_buf(self.session.recv_buffer()) => {
                     match r {
                         Ok(0) => return CloseReason::PeerClosed,
                         Ok(n) => {
                             last_rx = Instant::now();
-                            let res = self.session.handle_input(&rbuf);
-                            rbuf.clear();
+                            let res = self.session.handle_received(n);
                             if n >= read_size && read_size < 64 * 1024 {
                                 read_size *= 2;
-                            }
-                            if rbuf.capacity() < read_size {
-                                rbuf.reserve(read_size);
                             }
                             if let Err(e) = res {
                                 // Send whatever the session queued (e.g. an _error) before closing.

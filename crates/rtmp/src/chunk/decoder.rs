@@ -98,6 +98,8 @@ pub struct ChunkDecoder {
     consumed: u64,
     /// Set by the first error; every later call returns it.
     failed: Option<ChunkError>,
+    /// Single-chunk messages up to this many bytes are copied instead of sliced (0 = never).
+    copy_threshold: usize,
 }
 
 impl Default for ChunkDecoder {
@@ -119,7 +121,18 @@ impl ChunkDecoder {
             buffered: 0,
             consumed: 0,
             failed: None,
+            copy_threshold: 0,
         }
+    }
+
+    /// Copy single-chunk messages of up to `bytes` out of the input instead of slicing them from
+    /// it (default 0: always zero-copy). A receiver that keeps small messages for long — a
+    /// server's GOP cache holds seconds of audio frames of a few hundred bytes — sets this so
+    /// that each kept message does not pin the whole input buffer it arrived in.
+    #[must_use]
+    pub fn with_copy_threshold(mut self, bytes: usize) -> Self {
+        self.copy_threshold = bytes;
+        self
     }
 
     /// The limits this decoder enforces.
@@ -399,7 +412,16 @@ impl ChunkDecoder {
             if src.len() < remaining {
                 return Ok(None);
             }
-            let payload = src.split_to(remaining).freeze();
+            // Zero-copy by default. With a copy threshold set, small messages are copied out: a
+            // slice of a few hundred bytes kept alive for long (say in a GOP cache) would
+            // otherwise pin the whole input buffer it was cut from.
+            let payload = if remaining <= self.copy_threshold {
+                let p = Bytes::copy_from_slice(src.get(..remaining).unwrap_or_default());
+                src.advance(remaining);
+                p
+            } else {
+                src.split_to(remaining).freeze()
+            };
             self.consumed += remaining as u64;
             self.state = ReadState::Header;
             return self.finish(slot, payload).map(Some);

@@ -71,6 +71,18 @@ fn single_chunk_message_is_zero_copy() {
 }
 
 #[test]
+fn copy_threshold_copies_small_single_chunk_messages() {
+    let mut dec = ChunkDecoder::default().with_copy_threshold(4096);
+    let mut src = BytesMut::from(&h(SEED)[..]);
+    let base = src.as_ptr() as usize;
+    let m = dec.decode(&mut src).unwrap().unwrap();
+    assert_ne!(m.payload.as_ptr() as usize, base + 12);
+    assert_eq!(&m.payload[3..15], b"createStream");
+    assert!(src.is_empty());
+    assert_eq!(dec.bytes_consumed(), 37);
+}
+
+#[test]
 fn fmt1_fmt2_fmt3_follow_the_previous_header() {
     let mut dec = ChunkDecoder::default();
     let mut src = buf(&[

@@ -65,13 +65,13 @@ pub(crate) enum Input {
 }
 
 impl Conn {
-    pub(crate) fn new(hs: Hs, rng: StdRng, limits: ChunkLimits) -> Self {
+    pub(crate) fn new(hs: Hs, rng: StdRng, limits: ChunkLimits, copy_threshold: usize) -> Self {
         let server = matches!(hs, Hs::Server(_));
         Conn {
             hs,
             rng,
             in_buf: BytesMut::new(),
-            decoder: ChunkDecoder::new(limits),
+            decoder: ChunkDecoder::new(limits).with_copy_threshold(copy_threshold),
             encoder: ChunkEncoder::new(),
             out: VecDeque::new(),
             scratch: BytesMut::new(),
@@ -120,6 +120,23 @@ impl Conn {
         }
         let start = self.in_buf.len();
         self.in_buf.extend_from_slice(data);
+        if let Some(cipher) = &mut self.cipher {
+            cipher.decrypt(&mut self.in_buf[start..]);
+        }
+        Ok(())
+    }
+
+    /// The input buffer, for a driver that reads straight into it (see `commit_received`).
+    pub(crate) fn recv_buffer(&mut self) -> &mut BytesMut {
+        &mut self.in_buf
+    }
+
+    /// `n` bytes were just appended to the input buffer by the driver.
+    pub(crate) fn commit_received(&mut self, n: usize) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let start = self.in_buf.len().saturating_sub(n);
         if let Some(cipher) = &mut self.cipher {
             cipher.decrypt(&mut self.in_buf[start..]);
         }

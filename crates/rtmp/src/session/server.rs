@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     /// Whether to send onBWDone after connect (Flash clients wait for it). Default true.
     pub send_bw_done: bool,
+    /// Messages that arrive in one chunk and are at most this long are copied out of the input
+    /// buffer instead of sliced from it, so that small frames a server keeps (GOP cache) do not
+    /// pin whole input buffers. Default 4096; 0 = always zero-copy.
+    pub copy_small_messages: usize,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             window_ack_size: 2_500_000,
             peer_bandwidth: 2_500_000,
             send_bw_done: true,
+            copy_small_messages: 4096,
         }
     }
 }
@@ -319,7 +324,12 @@ impl ServerSession {
         let mut seeded = rand::rngs::StdRng::from_rng(&mut *rng)
             .unwrap_or_else(|_| rand::rngs::StdRng::seed_from_u64(rng.next_u64()));
         let hs = ServerHandshake::new(&mut seeded);
-        let conn = Conn::new(Hs::Server(Box::new(hs)), seeded, config.chunk.clone());
+        let conn = Conn::new(
+            Hs::Server(Box::new(hs)),
+            seeded,
+            config.chunk.clone(),
+            config.copy_small_messages,
+        );
         ServerSession {
             config,
             conn,
@@ -337,6 +347,23 @@ impl ServerSession {
     /// limit): log the error and close the connection.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
         self.conn.append_input(data)?;
+        self.process_input()
+    }
+
+    /// The session's input buffer, so that a driver can read from the socket straight into it
+    /// (no copy): append the bytes (e.g. `read_buf`), then call [`Self::handle_received`] with
+    /// the number appended. Equivalent to [`Self::handle_input`].
+    pub fn recv_buffer(&mut self) -> &mut bytes::BytesMut {
+        self.conn.recv_buffer()
+    }
+
+    /// Process `n` bytes just appended to [`Self::recv_buffer`]. Errors as [`Self::handle_input`].
+    pub fn handle_received(&mut self, n: usize) -> Result<(), SessionError> {
+        self.conn.commit_received(n)?;
+        self.process_input()
+    }
+
+    fn process_input(&mut self) -> Result<(), SessionError> {
         while let Some(input) = self.conn.next_input()? {
             match input {
                 Input::HandshakeDone(kind) => {
