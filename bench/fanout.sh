@@ -245,7 +245,7 @@ cat "$TABLE"
 if [ "$RECORD" = 1 ]; then
     {
         echo
-        echo "### Fan-out and ingest, $(date -u +%Y-%m-%d) ($(nproc) vCPU, $(uname -r))"
+        echo "#### Fan-out and ingest, $(date -u +%Y-%m-%d) ($(nproc) vCPU, $(uname -r))"
         echo
         echo "Command: \`bench/fanout.sh $ARGS\`${SLUICE_BENCH_EXTRA_ENV:+ with SLUICE_BENCH_EXTRA_ENV=\"$SLUICE_BENCH_EXTRA_ENV\"}"
         cat "$TABLE"
