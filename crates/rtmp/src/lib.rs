@@ -42,6 +42,8 @@
 //! [`sluice_amf::AmfLimits`], [`message::AggregateLimits`], [`message::SharedObjectLimits`] and
 //! [`session::ServerConfig`]; each has documented defaults and a typed error when exceeded.
 
+#[doc(hidden)]
+pub mod check;
 pub mod chunk;
 pub mod command;
 pub mod handshake;
