@@ -647,58 +647,28 @@ impl ServerSession {
             Command::ReleaseStream {
                 transaction_id,
                 name,
-            } => {
-                if transaction_id != 0.0 {
-                    self.reply(
-                        0,
-                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
-                        amf3,
-                    );
-                }
-                self.events.push_back(ServerEvent::FmleCommand {
-                    command: "releaseStream",
-                    name,
-                });
-            }
+            } => self.on_fmle("releaseStream", transaction_id, name, None, amf3),
             Command::FcPublish {
                 transaction_id,
                 name,
-            } => {
-                if transaction_id != 0.0 {
-                    self.reply(
-                        0,
-                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
-                        amf3,
-                    );
-                }
-                let info = StatusInfo::status(codes::PUBLISH_START, name.clone());
-                let cmd = CommandMessage::new("onFCPublish", 0.0)
-                    .with_arg(Amf0Value::Object(info.to_object()));
-                self.conn.send_command(csid::COMMAND, 0, &cmd, amf3);
-                self.events.push_back(ServerEvent::FmleCommand {
-                    command: "FCPublish",
-                    name,
-                });
-            }
+            } => self.on_fmle(
+                "FCPublish",
+                transaction_id,
+                name,
+                Some(("onFCPublish", codes::PUBLISH_START)),
+                amf3,
+            ),
             Command::FcUnpublish {
                 transaction_id,
                 name,
             } => {
-                if transaction_id != 0.0 {
-                    self.reply(
-                        0,
-                        &Command::result(transaction_id, vec![Amf0Value::Undefined]),
-                        amf3,
-                    );
-                }
-                let info = StatusInfo::status(codes::UNPUBLISH_SUCCESS, name.clone());
-                let cmd = CommandMessage::new("onFCUnpublish", 0.0)
-                    .with_arg(Amf0Value::Object(info.to_object()));
-                self.conn.send_command(csid::COMMAND, 0, &cmd, amf3);
-                self.events.push_back(ServerEvent::FmleCommand {
-                    command: "FCUnpublish",
+                self.on_fmle(
+                    "FCUnpublish",
+                    transaction_id,
                     name,
-                });
+                    Some(("onFCUnpublish", codes::UNPUBLISH_SUCCESS)),
+                    amf3,
+                );
                 // FMLE sends FCUnpublish before closeStream; stop publishing here already so the
                 // stream is released as early as the client intends.
                 let publishing: Vec<u32> = self
@@ -810,6 +780,30 @@ impl ServerSession {
             }
         }
         Ok(())
+    }
+
+    /// FMLE's releaseStream / FCPublish / FCUnpublish: `_result` when a transaction id is
+    /// given, the matching `onFC*` notification (name, status code) if any, and an event.
+    fn on_fmle(
+        &mut self,
+        command: &'static str,
+        transaction_id: f64,
+        name: String,
+        notify: Option<(&str, &str)>,
+        amf3: bool,
+    ) {
+        if transaction_id != 0.0 {
+            let result = Command::result(transaction_id, vec![Amf0Value::Undefined]);
+            self.reply(0, &result, amf3);
+        }
+        if let Some((handler, code)) = notify {
+            let info = StatusInfo::status(code, name.clone());
+            let cmd =
+                CommandMessage::new(handler, 0.0).with_arg(Amf0Value::Object(info.to_object()));
+            self.conn.send_command(csid::COMMAND, 0, &cmd, amf3);
+        }
+        self.events
+            .push_back(ServerEvent::FmleCommand { command, name });
     }
 
     fn create_stream(&mut self, transaction_id: f64, amf3: bool) {
