@@ -392,3 +392,199 @@ fn acknowledgements_flow_when_window_is_crossed() {
         .collect();
     assert!(!acks.is_empty(), "the server must acknowledge the window");
 }
+
+/// Connect, publish `name` and return the publishing stream id on both sides.
+fn start_publish(p: &mut Pair, name: &str) -> u32 {
+    p.client.publish(name, PublishMode::Live).unwrap();
+    p.pump();
+    let request = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequest { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("publish request");
+    p.server.accept_publish(request).unwrap();
+    p.pump();
+    p.take_client_events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::PublishStarted { stream_id } => Some(*stream_id),
+            _ => None,
+        })
+        .expect("publish started")
+}
+
+/// Connect and play `name`; returns the server-side play stream id.
+fn start_play(p: &mut Pair, name: &str) -> u32 {
+    p.client
+        .play(PlayArgs {
+            name: name.into(),
+            start: -2.0,
+            duration: -1.0,
+            reset: true,
+        })
+        .unwrap();
+    p.pump();
+    let (request, sid) = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PlayRequest {
+                request, stream_id, ..
+            } => Some((*request, *stream_id)),
+            _ => None,
+        })
+        .expect("play request");
+    p.server.accept_play(request).unwrap();
+    p.pump();
+    assert!(p
+        .take_client_events()
+        .iter()
+        .any(|e| matches!(e, ClientEvent::PlayStarted { .. })));
+    sid
+}
+
+fn statuses(evs: &[ClientEvent]) -> Vec<String> {
+    evs.iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status { info, .. } => Some(info.code.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn amf3_client_publishes_and_plays_with_type_17_commands() {
+    let mut publisher = Pair::new(ClientHandshakeMode::Digest, 21, true);
+    publisher.connect();
+    let sid = start_publish(&mut publisher, "s");
+    publisher
+        .client
+        .send_video(sid, Timestamp(0), video(true, 100));
+    publisher.pump();
+    assert!(publisher
+        .take_server_events()
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Video { .. })));
+    let mut player = Pair::new(ClientHandshakeMode::Digest, 22, true);
+    player.connect();
+    start_play(&mut player, "s");
+}
+
+#[test]
+fn pause_and_unpause_hold_video_until_a_keyframe() {
+    let mut p = Pair::new(ClientHandshakeMode::Simple, 31, false);
+    p.connect();
+    let sid = start_play(&mut p, "s");
+    let client_sid = sid;
+    p.client.send_stream_command(
+        client_sid,
+        &sluice_rtmp::command::Command::Pause {
+            pause: true,
+            position_ms: 0.0,
+        },
+    );
+    p.pump();
+    assert!(p
+        .take_server_events()
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Pause { paused: true, .. })));
+    assert_eq!(statuses(&p.take_client_events()), vec![codes::PAUSE_NOTIFY]);
+    assert!(!p.server.send_video(sid, Timestamp(0), video(true, 10)));
+    assert!(!p
+        .server
+        .send_audio(sid, Timestamp(0), Bytes::from_static(&[0xAF, 1])));
+    p.client.send_stream_command(
+        client_sid,
+        &sluice_rtmp::command::Command::Pause {
+            pause: false,
+            position_ms: 0.0,
+        },
+    );
+    p.pump();
+    assert_eq!(
+        statuses(&p.take_client_events()),
+        vec![codes::UNPAUSE_NOTIFY]
+    );
+    // After unpausing, inter frames wait for the next keyframe; audio flows at once.
+    assert!(!p.server.send_video(sid, Timestamp(40), video(false, 10)));
+    assert!(p
+        .server
+        .send_audio(sid, Timestamp(40), Bytes::from_static(&[0xAF, 1])));
+    assert!(p.server.send_video(sid, Timestamp(80), video(true, 10)));
+    assert!(p.server.send_video(sid, Timestamp(120), video(false, 10)));
+}
+
+#[test]
+fn receive_video_false_stops_video_only() {
+    let mut p = Pair::new(ClientHandshakeMode::Simple, 41, false);
+    p.connect();
+    let sid = start_play(&mut p, "s");
+    p.client
+        .send_stream_command(sid, &sluice_rtmp::command::Command::ReceiveVideo(false));
+    p.pump();
+    assert!(p.take_server_events().iter().any(|e| matches!(
+        e,
+        ServerEvent::ReceiveChanged {
+            audio: true,
+            video: false,
+            ..
+        }
+    )));
+    assert!(!p.server.send_video(sid, Timestamp(0), video(true, 10)));
+    assert!(p
+        .server
+        .send_audio(sid, Timestamp(0), Bytes::from_static(&[0xAF, 1])));
+    p.client
+        .send_stream_command(sid, &sluice_rtmp::command::Command::ReceiveVideo(true));
+    p.pump();
+    assert!(!p.server.send_video(sid, Timestamp(40), video(false, 10)));
+    assert!(p.server.send_video(sid, Timestamp(80), video(true, 10)));
+}
+
+#[test]
+fn get_stream_length_and_checkbw_are_answered() {
+    let mut p = Pair::new(ClientHandshakeMode::Digest, 51, false);
+    p.connect();
+    let t = p.client.call(
+        sluice_rtmp::command::CommandMessage::new("getStreamLength", 0.0).with_arg("s"),
+        true,
+    );
+    p.pump();
+    let request = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::StreamLengthRequest { request, name } => {
+                assert_eq!(name, "s");
+                Some(*request)
+            }
+            _ => None,
+        })
+        .expect("stream length request");
+    p.server.respond_stream_length(request, 12.5).unwrap();
+    p.pump();
+    let evs = p.take_client_events();
+    let response = evs
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::CallResult {
+                transaction_id,
+                ok: true,
+                response,
+            } if *transaction_id == t => Some(response.clone()),
+            _ => None,
+        })
+        .expect("getStreamLength result");
+    assert_eq!(response.args.first().and_then(|v| v.as_f64()), Some(12.5));
+    let t = p.client.call(
+        sluice_rtmp::command::CommandMessage::new("_checkbw", 0.0),
+        true,
+    );
+    p.pump();
+    assert!(p.take_client_events().iter().any(
+        |e| matches!(e, ClientEvent::CallResult { transaction_id, ok: true, .. } if *transaction_id == t)
+    ));
+}

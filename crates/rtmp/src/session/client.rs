@@ -272,8 +272,10 @@ impl ClientSession {
         self.conn.bytes_received()
     }
 
+    /// Commands after a connect with objectEncoding 3 go as AMF3 command messages (type 17), as
+    /// Flash Player sends them; connect itself is always AMF0.
     fn amf3(&self) -> bool {
-        false
+        self.connected && self.config.connect.wants_amf3()
     }
 
     fn send_connect(&mut self) {
