@@ -19,6 +19,7 @@ pub mod hub;
 pub mod proxy;
 pub mod rtmpt;
 pub mod server;
+pub mod shared_objects;
 pub mod timestamps;
 pub mod tls;
 
