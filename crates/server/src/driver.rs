@@ -198,6 +198,7 @@ pub async fn serve_tcp_connection(
         bytes_out: 0,
         warned_ignored: false,
         direct: None,
+        write_error: None,
     };
     let shared = Arc::new(Shared {
         conn: Mutex::new(conn),
@@ -240,7 +241,7 @@ impl DirectSink for Sink {
             return;
         };
         let conn = &mut *guard;
-        if !conn.out.is_empty() {
+        if !conn.out.is_empty() || conn.write_error.is_some() {
             // The task is waiting for room in the socket: only it writes until that is sent.
             sh.wake.notify_one();
             return;
@@ -254,12 +255,19 @@ impl DirectSink for Sink {
             .players
             .iter()
             .any(|p| p.subscriber.closed_reason().is_some());
-        match written {
-            Ok(n) => conn.bytes_out += n as u64,
-            // The task meets the same error on its next write and closes.
-            Err(_) => conn.out.clear(),
-        }
-        if closed || !conn.out.is_empty() || matches!(written, Err(_)) {
+        let failed = match written {
+            Ok(n) => {
+                conn.bytes_out += n as u64;
+                false
+            }
+            Err(e) => {
+                // The task reports it on its next flush and closes.
+                conn.out.clear();
+                conn.write_error = Some(e);
+                true
+            }
+        };
+        if closed || failed || !conn.out.is_empty() {
             sh.wake.notify_one();
         }
     }
@@ -375,6 +383,9 @@ async fn flush_direct(sh: &Shared, timeout: Duration) -> Result<(), CloseReason>
         {
             let mut guard = sh.lock();
             let conn = &mut *guard;
+            if let Some(e) = conn.write_error.take() {
+                return Err(CloseReason::Io(e));
+            }
             conn.session.drain_transmit(&mut conn.out);
             match try_write_out(&sh.writer, &mut conn.out) {
                 Ok(n) => conn.bytes_out += n as u64,
@@ -460,6 +471,7 @@ where
         bytes_out: 0,
         warned_ignored: false,
         direct: None,
+        write_error: None,
     };
     let reason = conn.run(io).await;
     conn.finish(&reason);
@@ -478,6 +490,8 @@ struct Connection {
     warned_ignored: bool,
     /// Set on plain-TCP connections: attached to each new subscriber (see [`serve_tcp_connection`]).
     direct: Option<Arc<dyn DirectSink>>,
+    /// A write error met by a sink, for the task to close with.
+    write_error: Option<std::io::Error>,
 }
 
 impl Connection {
@@ -1145,4 +1159,82 @@ where
         }
     }
     io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn split_query_and_app_key() {
+        assert_eq!(split_query("cam?token=1"), ("cam", "token=1"));
+        assert_eq!(split_query("cam"), ("cam", ""));
+        assert_eq!(app_key("/live/?x=1"), "live");
+    }
+
+    /// A socket whose peer does not read fills up: `try_write_out` writes what fits, keeps the
+    /// rest in order and never blocks; once the peer reads, the rest follows byte for byte.
+    #[tokio::test]
+    async fn try_write_out_keeps_unsent_bytes_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (_rd, wr) = client.into_split();
+
+        // 40 buffers (more than SMALL_IOVECS) of 256 KiB, each filled with its own index.
+        let mut out: Vec<Bytes> = (0..40u8)
+            .map(|i| Bytes::from(vec![i; 256 * 1024]))
+            .collect();
+        let total: usize = out.iter().map(Bytes::len).sum();
+        let first = try_write_out(&wr, &mut out).unwrap();
+        assert!(first > 0 && first < total, "the socket takes part: {first}");
+        assert_eq!(first + out.iter().map(Bytes::len).sum::<usize>(), total);
+
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            while got.len() < total {
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = server.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        let mut sent = first;
+        while !out.is_empty() {
+            wr.writable().await.unwrap();
+            sent += try_write_out(&wr, &mut out).unwrap();
+        }
+        assert_eq!(sent, total);
+        let got = reader.await.unwrap();
+        for (i, chunk) in got.chunks(256 * 1024).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| b as usize == i),
+                "buffer {i} in order"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn try_write_out_reports_a_closed_peer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // Closed with nothing read: the first write draws a reset, later ones fail.
+        drop(server);
+        let (_rd, wr) = client.into_split();
+        let mut res = Ok(0);
+        for _ in 0..100 {
+            let mut out = vec![Bytes::from_static(b"hello")];
+            res = try_write_out(&wr, &mut out);
+            if res.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(res.is_err(), "a write to a reset connection fails");
+    }
 }
