@@ -57,6 +57,10 @@ pub struct ServerSection {
     /// long for the next video frame. 0 = hand every frame on at once (lowest latency, more
     /// system calls per player). Default 40.
     pub fanout_batch_ms: u64,
+    /// Plain-TCP players are written to from the publisher's task when their socket has room,
+    /// instead of waking each player's task per batch (TLS, RTMPT and proxied-with-prefix
+    /// connections always use their own task). Default true.
+    pub direct_write: bool,
 }
 
 impl Default for ServerSection {
@@ -70,6 +74,7 @@ impl Default for ServerSection {
             ping_interval_secs: 15,
             max_connections: 10_000,
             fanout_batch_ms: 40,
+            direct_write: true,
         }
     }
 }

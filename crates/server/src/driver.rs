@@ -7,7 +7,7 @@
 //! [`MAX_IOVECS`] buffers. A player's task drains every event the hub has for it before writing,
 //! so a burst of messages costs one system call, not one per message or chunk.
 
-use crate::hub::{FrameKind, MediaFrame, PeerInfo, PlayerEvent, Publisher, Subscriber};
+use crate::hub::{DirectSink, FrameKind, MediaFrame, PeerInfo, PlayerEvent, Publisher, Subscriber};
 use crate::timestamps::{TimestampMapper, Track};
 use crate::Context;
 use bytes::{Buf, Bytes};
@@ -18,9 +18,11 @@ use sluice_rtmp::Timestamp;
 use std::collections::HashMap;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 /// Most buffers handed to one vectored write (Linux's IOV_MAX is 1024).
@@ -90,6 +92,51 @@ struct PlaySlot {
     pending: Vec<PlayerEvent>,
 }
 
+/// Timers and sizes of one connection's loop (both the task-driven and the direct path).
+struct LoopState {
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    ping_interval: Duration,
+    write_timeout: Duration,
+    batch_window: Duration,
+    batch_deadline: Option<tokio::time::Instant>,
+    started: Instant,
+    last_rx: Instant,
+    last_ping: Instant,
+    /// Players send little: reads start small and grow (to 64 KiB) only for peers that fill them.
+    read_size: usize,
+}
+
+impl LoopState {
+    fn new(ctx: &Context) -> Self {
+        let settings = &ctx.settings.server;
+        Self {
+            handshake_timeout: Duration::from_secs(settings.handshake_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
+            ping_interval: Duration::from_secs(settings.ping_interval_secs),
+            write_timeout: ctx
+                .hub
+                .config()
+                .slow_player_timeout
+                .max(Duration::from_secs(5)),
+            batch_window: Duration::from_millis(settings.fanout_batch_ms),
+            batch_deadline: None,
+            started: Instant::now(),
+            last_rx: Instant::now(),
+            last_ping: Instant::now(),
+            read_size: 4096,
+        }
+    }
+}
+
+/// What the loop does after the session consumed a read.
+enum AfterRead {
+    Go,
+    Close(CloseReason),
+    /// Send whatever the session queued (e.g. an `_error`), then close.
+    FlushClose(CloseReason),
+}
+
 impl PublishSlot {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
@@ -120,6 +167,292 @@ pub fn app_key(app: &str) -> String {
     app.trim_matches('/').to_owned()
 }
 
+/// Drive one plain-TCP connection whose players are written to from the publisher's task.
+///
+/// `prefix` holds bytes already read from the socket (by proxy detection); they are fed to the
+/// session first. The connection's state lives behind a mutex shared with a [`DirectSink`] that
+/// each of its subscribers attaches to its stream: after every append the publisher's task
+/// `try_lock`s the state and, when nothing is pending for this socket, serialises the new
+/// messages and writes them with one non-blocking `writev`. When the state is busy, the socket is
+/// full or the subscriber was closed, the sink wakes this task instead, which then works like the
+/// generic loop (waiting for the socket with the stall timeout). Bytes are written only under the
+/// lock and, while some are pending, only by this task, so the order on the wire is the order of
+/// the session's queue.
+pub async fn serve_tcp_connection(
+    tcp: tokio::net::TcpStream,
+    prefix: Bytes,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+) {
+    let (rd, wr) = tcp.into_split();
+    let id = ctx.next_connection_id();
+    let conn = Connection {
+        id,
+        peer,
+        ctx: ctx.clone(),
+        session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
+        app: String::new(),
+        publishers: HashMap::new(),
+        players: Vec::new(),
+        out: Vec::with_capacity(16),
+        bytes_out: 0,
+        warned_ignored: false,
+        direct: None,
+        write_error: None,
+    };
+    let shared = Arc::new(Shared {
+        conn: Mutex::new(conn),
+        wake: Notify::new(),
+        writer: wr,
+    });
+    let sink: Arc<dyn DirectSink> = Arc::new(Sink(Arc::downgrade(&shared)));
+    shared.lock().direct = Some(sink);
+    let reason = run_direct(&shared, &rd, prefix).await;
+    let mut conn = shared.lock();
+    conn.direct = None;
+    conn.finish(&reason);
+}
+
+/// A direct connection's state, shared between its task and the publishers' sinks.
+struct Shared {
+    conn: Mutex<Connection>,
+    /// Wakes the connection's task (a stored permit is never lost).
+    wake: Notify,
+    writer: OwnedWriteHalf,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The hub's handle on a direct connection (weak: the connection owns its subscribers).
+struct Sink(Weak<Shared>);
+
+impl DirectSink for Sink {
+    fn on_append(&self) {
+        let Some(sh) = self.0.upgrade() else {
+            return;
+        };
+        let Ok(mut guard) = sh.conn.try_lock() else {
+            // The task is busy with this connection (or it is this very task): it looks again.
+            sh.wake.notify_one();
+            return;
+        };
+        let conn = &mut *guard;
+        if !conn.out.is_empty() || conn.write_error.is_some() {
+            // The task is waiting for room in the socket: only it writes until that is sent.
+            sh.wake.notify_one();
+            return;
+        }
+        for i in 0..conn.players.len() {
+            conn.deliver(i);
+        }
+        conn.session.drain_transmit(&mut conn.out);
+        let written = try_write_out(&sh.writer, &mut conn.out);
+        let closed = conn
+            .players
+            .iter()
+            .any(|p| p.subscriber.closed_reason().is_some());
+        let failed = match written {
+            Ok(n) => {
+                conn.bytes_out += n as u64;
+                false
+            }
+            Err(e) => {
+                // The task reports it on its next flush and closes.
+                conn.out.clear();
+                conn.write_error = Some(e);
+                true
+            }
+        };
+        if closed || failed || !conn.out.is_empty() {
+            sh.wake.notify_one();
+        }
+    }
+}
+
+/// The direct connection's loop: like [`Connection::run`], with the state locked only between
+/// awaits and players waiting on the connection's own wake-up instead of the hub's lists.
+async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReason {
+    let mut lp = LoopState::new(&sh.lock().ctx);
+    let mut shutdown_rx = sh.lock().ctx.shutdown.subscribe();
+    let shutdown_flag = shutdown_rx.clone();
+    let mut shutdown = std::pin::pin!(async move {
+        while !*shutdown_rx.borrow_and_update() {
+            if shutdown_rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if !prefix.is_empty() {
+        let after = {
+            let mut conn = sh.lock();
+            conn.session.recv_buffer().extend_from_slice(&prefix);
+            conn.after_read(prefix.len(), &mut lp)
+        };
+        match after {
+            AfterRead::Go => {}
+            AfterRead::Close(r) => return r,
+            AfterRead::FlushClose(r) => {
+                let _ = flush_direct(sh, Duration::from_secs(1)).await;
+                return r;
+            }
+        }
+    }
+
+    loop {
+        if let Err(r) = flush_direct(sh, lp.write_timeout).await {
+            return r;
+        }
+        let shutting_down = {
+            let mut conn = sh.lock();
+            if conn.session.is_closed() {
+                return CloseReason::ConnectRejected;
+            }
+            let down = *shutdown_flag.borrow();
+            if down {
+                conn.on_shutdown();
+            }
+            down
+        };
+        if shutting_down {
+            let _ = flush_direct(sh, Duration::from_secs(2)).await;
+            return CloseReason::Shutdown;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.as_mut() => {
+                continue;
+            }
+            r = rd.readable() => {
+                if let Err(e) = r {
+                    return CloseReason::Io(e);
+                }
+                let after = {
+                    let mut conn = sh.lock();
+                    conn.reserve_read(lp.read_size);
+                    match rd.try_read_buf(conn.session.recv_buffer()) {
+                        Ok(0) => return CloseReason::PeerClosed,
+                        Ok(n) => conn.after_read(n, &mut lp),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => AfterRead::Go,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => AfterRead::Go,
+                        Err(e) => return CloseReason::Io(e),
+                    }
+                };
+                match after {
+                    AfterRead::Go => {}
+                    AfterRead::Close(r) => return r,
+                    AfterRead::FlushClose(r) => {
+                        let _ = flush_direct(sh, Duration::from_secs(1)).await;
+                        return r;
+                    }
+                }
+            }
+            _ = sleep_until_opt(lp.batch_deadline) => {
+                lp.batch_deadline = None;
+                sh.lock().flush_batches();
+            }
+            _ = sh.wake.notified() => {
+                let mut conn = sh.lock();
+                for i in 0..conn.players.len() {
+                    conn.deliver(i);
+                }
+                if let Some(closed) = conn.players.iter().find_map(|p| p.subscriber.closed_reason()) {
+                    warn!(conn = conn.id, peer = %conn.peer, reason = %closed, "player closed by hub");
+                    return CloseReason::TooSlow;
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(r) = sh.lock().on_tick(&mut lp) {
+                    return r;
+                }
+            }
+        }
+    }
+}
+
+/// Write everything the session has queued (and what a sink left), waiting for room in the
+/// socket at most `timeout` in all.
+async fn flush_direct(sh: &Shared, timeout: Duration) -> Result<(), CloseReason> {
+    let mut deadline = None;
+    loop {
+        {
+            let mut guard = sh.lock();
+            let conn = &mut *guard;
+            if let Some(e) = conn.write_error.take() {
+                return Err(CloseReason::Io(e));
+            }
+            conn.session.drain_transmit(&mut conn.out);
+            match try_write_out(&sh.writer, &mut conn.out) {
+                Ok(n) => conn.bytes_out += n as u64,
+                Err(e) => {
+                    conn.out.clear();
+                    return Err(CloseReason::Io(e));
+                }
+            }
+            if conn.out.is_empty() {
+                return Ok(());
+            }
+        }
+        let at = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+        match tokio::time::timeout_at(at, sh.writer.writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(CloseReason::Io(e)),
+            Err(_) => return Err(CloseReason::WriteStalled),
+        }
+    }
+}
+
+/// Write as much of `out` as the socket takes now, without waiting; drops what was written from
+/// the front of `out` and returns the byte count.
+fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<usize> {
+    let mut total = 0;
+    while !out.is_empty() {
+        let count = out.len().min(MAX_IOVECS);
+        let want: usize = out[..count].iter().map(Bytes::len).sum();
+        let res = if count <= SMALL_IOVECS {
+            let mut arr = [IoSlice::new(&[]); SMALL_IOVECS];
+            for (slot, b) in arr.iter_mut().zip(&out[..count]) {
+                *slot = IoSlice::new(b);
+            }
+            w.try_write_vectored(&arr[..count])
+        } else {
+            let slices: Vec<IoSlice<'_>> = out[..count].iter().map(|b| IoSlice::new(b)).collect();
+            w.try_write_vectored(&slices)
+        };
+        let mut n = match res {
+            Ok(0) if want > 0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n;
+        let full = n >= want;
+        let mut done = 0;
+        while done < out.len() {
+            let len = out[done].len();
+            if n >= len {
+                n -= len;
+                done += 1;
+            } else {
+                out[done].advance(n);
+                break;
+            }
+        }
+        out.drain(..done);
+        if !full {
+            // The socket took less than offered: it is full.
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// Drive one connection to completion.
 pub async fn serve_connection<S>(io: S, peer: SocketAddr, ctx: Arc<Context>)
 where
@@ -137,6 +470,8 @@ where
         out: Vec::with_capacity(16),
         bytes_out: 0,
         warned_ignored: false,
+        direct: None,
+        write_error: None,
     };
     let reason = conn.run(io).await;
     conn.finish(&reason);
@@ -153,6 +488,10 @@ struct Connection {
     out: Vec<Bytes>,
     bytes_out: u64,
     warned_ignored: bool,
+    /// Set on plain-TCP connections: attached to each new subscriber (see [`serve_tcp_connection`]).
+    direct: Option<Arc<dyn DirectSink>>,
+    /// A write error met by a sink, for the task to close with.
+    write_error: Option<std::io::Error>,
 }
 
 impl Connection {
@@ -160,21 +499,8 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let settings = &self.ctx.settings.server;
-        let handshake_timeout = Duration::from_secs(settings.handshake_timeout_secs.max(1));
-        let idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
-        let ping_interval = Duration::from_secs(settings.ping_interval_secs);
-        let write_timeout = self
-            .ctx
-            .hub
-            .config()
-            .slow_player_timeout
-            .max(Duration::from_secs(5));
-        let batch_window = Duration::from_millis(settings.fanout_batch_ms);
-        let mut batch_deadline: Option<tokio::time::Instant> = None;
-        let started = Instant::now();
-        let mut last_rx = Instant::now();
-        let mut last_ping = Instant::now();
+        let mut lp = LoopState::new(&self.ctx);
+        let write_timeout = lp.write_timeout;
         let mut shutdown_rx = self.ctx.shutdown.subscribe();
         let shutdown_flag = shutdown_rx.clone();
         // One long-lived future: re-creating `changed()` on every loop turn costs two lock
@@ -186,8 +512,6 @@ impl Connection {
                 }
             }
         });
-        // Players send little: start small and grow (to 64 KiB) only for peers that fill it.
-        let mut read_size = 4096usize;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -204,10 +528,7 @@ impl Connection {
                 return CloseReason::Shutdown;
             }
             // Read straight into the session's input buffer (no copy on ingest).
-            let rbuf = self.session.recv_buffer();
-            if rbuf.capacity() - rbuf.len() < read_size {
-                rbuf.reserve(read_size);
-            }
+            self.reserve_read(lp.read_size);
             tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => {
@@ -216,35 +537,19 @@ impl Connection {
                 r = io.read_buf(self.session.recv_buffer()) => {
                     match r {
                         Ok(0) => return CloseReason::PeerClosed,
-                        Ok(n) => {
-                            last_rx = Instant::now();
-                            let res = self.session.handle_received(n);
-                            if n >= read_size && read_size < 64 * 1024 {
-                                read_size *= 2;
-                            }
-                            if let Err(e) = res {
-                                // Send whatever the session queued (e.g. an _error) before closing.
-                                self.drain_session_events();
+                        Ok(n) => match self.after_read(n, &mut lp) {
+                            AfterRead::Go => {}
+                            AfterRead::Close(r) => return r,
+                            AfterRead::FlushClose(r) => {
                                 let _ = self.flush(&mut io, Duration::from_secs(1)).await;
-                                return CloseReason::Protocol(e.to_string());
-                            }
-                            let closing = self.drain_session_events();
-                            if batch_window.is_zero() || closing.is_some() {
-                                self.flush_batches();
-                            } else if !self.has_batched() {
-                                batch_deadline = None;
-                            } else if batch_deadline.is_none() {
-                                batch_deadline = Some(tokio::time::Instant::now() + batch_window);
-                            }
-                            if let Some(r) = closing {
                                 return r;
                             }
-                        }
+                        },
                         Err(e) => return CloseReason::Io(e),
                     }
                 }
-                _ = sleep_until_opt(batch_deadline) => {
-                    batch_deadline = None;
+                _ = sleep_until_opt(lp.batch_deadline) => {
+                    lp.batch_deadline = None;
                     self.flush_batches();
                 }
                 r = recv_players(&mut self.players) => {
@@ -265,21 +570,8 @@ impl Connection {
                     }
                 }
                 _ = tick.tick() => {
-                    let now = Instant::now();
-                    if !self.session.is_connected() && now - started > handshake_timeout {
-                        return CloseReason::HandshakeTimeout;
-                    }
-                    if now - last_rx > idle_timeout {
-                        return CloseReason::IdleTimeout;
-                    }
-                    if !ping_interval.is_zero()
-                        && self.session.is_connected()
-                        && now - last_rx >= ping_interval
-                        && now - last_ping >= ping_interval
-                    {
-                        last_ping = now;
-                        let ms = now.duration_since(started).as_millis() as u32;
-                        self.session.send_ping(ms);
+                    if let Some(r) = self.on_tick(&mut lp) {
+                        return r;
                     }
                 }
             }
@@ -319,6 +611,60 @@ impl Connection {
             Ok(Err(e)) => Err(CloseReason::Io(e)),
             Err(_) => Err(CloseReason::WriteStalled),
         }
+    }
+
+    /// Make room for one read of `read_size` bytes in the session's input buffer.
+    fn reserve_read(&mut self, read_size: usize) {
+        let rbuf = self.session.recv_buffer();
+        if rbuf.capacity() - rbuf.len() < read_size {
+            rbuf.reserve(read_size);
+        }
+    }
+
+    /// Handle `n` bytes just read into the session's input buffer.
+    fn after_read(&mut self, n: usize, lp: &mut LoopState) -> AfterRead {
+        lp.last_rx = Instant::now();
+        let res = self.session.handle_received(n);
+        if n >= lp.read_size && lp.read_size < 64 * 1024 {
+            lp.read_size *= 2;
+        }
+        if let Err(e) = res {
+            self.drain_session_events();
+            return AfterRead::FlushClose(CloseReason::Protocol(e.to_string()));
+        }
+        let closing = self.drain_session_events();
+        if lp.batch_window.is_zero() || closing.is_some() {
+            self.flush_batches();
+        } else if !self.has_batched() {
+            lp.batch_deadline = None;
+        } else if lp.batch_deadline.is_none() {
+            lp.batch_deadline = Some(tokio::time::Instant::now() + lp.batch_window);
+        }
+        match closing {
+            Some(r) => AfterRead::Close(r),
+            None => AfterRead::Go,
+        }
+    }
+
+    /// Once a second: handshake and idle timeouts, pings to idle peers.
+    fn on_tick(&mut self, lp: &mut LoopState) -> Option<CloseReason> {
+        let now = Instant::now();
+        if !self.session.is_connected() && now - lp.started > lp.handshake_timeout {
+            return Some(CloseReason::HandshakeTimeout);
+        }
+        if now - lp.last_rx > lp.idle_timeout {
+            return Some(CloseReason::IdleTimeout);
+        }
+        if !lp.ping_interval.is_zero()
+            && self.session.is_connected()
+            && now - lp.last_rx >= lp.ping_interval
+            && now - lp.last_ping >= lp.ping_interval
+        {
+            lp.last_ping = now;
+            let ms = now.duration_since(lp.started).as_millis() as u32;
+            self.session.send_ping(ms);
+        }
+        None
     }
 
     fn has_batched(&self) -> bool {
@@ -429,7 +775,10 @@ impl Connection {
                 self.players.retain(|p| p.stream_id != stream_id);
                 let live = self.ctx.hub.is_live(&self.app, &key);
                 let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
-                let subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
+                let mut subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
+                if let Some(sink) = &self.direct {
+                    subscriber.attach_direct(Arc::clone(sink));
+                }
                 let _ = self.session.accept_play(request);
                 info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");
                 self.players.push(PlaySlot {
@@ -443,6 +792,10 @@ impl Connection {
                     dropped: 0,
                     pending: Vec::with_capacity(16),
                 });
+                if self.direct.is_some() {
+                    // Nobody wakes a direct player for what it joins with (caches, `Publish`).
+                    self.deliver(self.players.len() - 1);
+                }
             }
             ServerEvent::Audio {
                 stream_id,
@@ -806,4 +1159,82 @@ where
         }
     }
     io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn split_query_and_app_key() {
+        assert_eq!(split_query("cam?token=1"), ("cam", "token=1"));
+        assert_eq!(split_query("cam"), ("cam", ""));
+        assert_eq!(app_key("/live/?x=1"), "live");
+    }
+
+    /// A socket whose peer does not read fills up: `try_write_out` writes what fits, keeps the
+    /// rest in order and never blocks; once the peer reads, the rest follows byte for byte.
+    #[tokio::test]
+    async fn try_write_out_keeps_unsent_bytes_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (_rd, wr) = client.into_split();
+
+        // 40 buffers (more than SMALL_IOVECS) of 256 KiB, each filled with its own index.
+        let mut out: Vec<Bytes> = (0..40u8)
+            .map(|i| Bytes::from(vec![i; 256 * 1024]))
+            .collect();
+        let total: usize = out.iter().map(Bytes::len).sum();
+        let first = try_write_out(&wr, &mut out).unwrap();
+        assert!(first > 0 && first < total, "the socket takes part: {first}");
+        assert_eq!(first + out.iter().map(Bytes::len).sum::<usize>(), total);
+
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            while got.len() < total {
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = server.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        let mut sent = first;
+        while !out.is_empty() {
+            wr.writable().await.unwrap();
+            sent += try_write_out(&wr, &mut out).unwrap();
+        }
+        assert_eq!(sent, total);
+        let got = reader.await.unwrap();
+        for (i, chunk) in got.chunks(256 * 1024).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| b as usize == i),
+                "buffer {i} in order"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn try_write_out_reports_a_closed_peer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // Closed with nothing read: the first write draws a reset, later ones fail.
+        drop(server);
+        let (_rd, wr) = client.into_split();
+        let mut res = Ok(0);
+        for _ in 0..100 {
+            let mut out = vec![Bytes::from_static(b"hello")];
+            res = try_write_out(&wr, &mut out);
+            if res.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(res.is_err(), "a write to a reset connection fails");
+    }
 }

@@ -8,7 +8,7 @@
 //! address. Both steps share the handshake timeout (`server.handshake_timeout_secs`).
 
 use crate::config::Settings;
-use crate::driver::serve_connection;
+use crate::driver::{serve_connection, serve_tcp_connection};
 use crate::hub::Hub;
 use crate::proxy::{self, ProxyError, ProxyLimits, ProxyPolicy, TrustedProxies, TrustedProxyError};
 use crate::tls::{self, TlsError};
@@ -281,6 +281,10 @@ impl Connection {
             debug!(peer = %client, proxy = %peer, header = %kind, "proxy header accepted");
         }
         match &self.transport {
+            Transport::Plain if self.ctx.settings.server.direct_write => {
+                let (prefix, tcp) = accepted.stream.into_parts();
+                serve_tcp_connection(tcp, prefix, client, self.ctx).await
+            }
             Transport::Plain => serve_connection(accepted.stream, client, self.ctx).await,
             Transport::Tls(acceptor) => {
                 match tokio::time::timeout(timeout, acceptor.accept(accepted.stream)).await {

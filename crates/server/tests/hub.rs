@@ -724,3 +724,71 @@ proptest! {
         })?;
     }
 }
+
+/// Counts `on_append` calls and reads its subscriber in place, as a direct connection does.
+struct CountingSink {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl sluice_server::hub::DirectSink for CountingSink {
+    fn on_append(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn direct_sink_is_called_per_append_and_detached_on_drop() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let hub = Hub::new(HubConfig::default());
+    let sink = Arc::new(CountingSink {
+        calls: Default::default(),
+    });
+    let mut player = hub.subscribe("live", "cam", peer(2));
+    player.attach_direct(sink.clone());
+    let publisher = hub.publish("live", "cam", peer(1)).unwrap();
+    assert_eq!(sink.calls.load(Ordering::SeqCst), 1, "publish");
+    publisher.set_metadata(meta());
+    publisher.send_many([vseq(), aseq(), key(0), audio(10)]);
+    assert_eq!(sink.calls.load(Ordering::SeqCst), 3, "one call per batch");
+    // The sink reads with try_recv_batch: everything arrives in order, nothing is lost.
+    assert_eq!(
+        drain(&mut player),
+        vec![
+            PlayerEvent::Publish,
+            PlayerEvent::Metadata(meta()),
+            f(vseq()),
+            f(aseq()),
+            f(key(0)),
+            f(audio(10)),
+        ]
+    );
+    drop(publisher);
+    assert_eq!(sink.calls.load(Ordering::SeqCst), 4, "unpublish");
+    assert_eq!(drain(&mut player), vec![PlayerEvent::Unpublish]);
+    drop(player);
+    let publisher = hub.publish("live", "cam", peer(1)).unwrap();
+    publisher.send(key(0));
+    assert_eq!(
+        sink.calls.load(Ordering::SeqCst),
+        4,
+        "detached when the subscriber is dropped"
+    );
+    assert_eq!(Arc::strong_count(&sink), 1);
+}
+
+#[test]
+fn direct_sink_is_called_on_shutdown() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let hub = Hub::new(HubConfig::default());
+    let sink = Arc::new(CountingSink {
+        calls: Default::default(),
+    });
+    let mut player = hub.subscribe("live", "cam", peer(2));
+    player.attach_direct(sink.clone());
+    hub.shutdown();
+    assert!(sink.calls.load(Ordering::SeqCst) >= 1);
+    assert_eq!(player.try_recv_batch(&mut Vec::new()), 0);
+    assert_eq!(player.closed_reason(), Some(SubscriberClosed::ShutDown));
+}

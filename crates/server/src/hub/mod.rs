@@ -44,6 +44,12 @@
 //! [`Publisher::send_many`] publishes several messages with one wake-up round; a driver that wants
 //! fewer wake-ups per audio frame batches its sends (the hub itself only notifies).
 //!
+//! **Direct players.** A connection whose socket supports non-blocking writes attaches a
+//! [`DirectSink`] to its subscriber ([`Subscriber::attach_direct`]) and stops waiting on the
+//! wake-up lists: the publisher's task calls every sink after each append, and the sink serialises
+//! and writes for a caught-up player in place. Waking 1000 player tasks per video frame (scheduler,
+//! `select!`, re-registration) cost more than the writes themselves.
+//!
 //! **Bounds.** The window holds at least the last 2x the per-player bound (`player_queue_max_frames`
 //! / `player_queue_max_bytes`) and at most that plus one segment (64 messages or 1/8 of the byte
 //! budget, plus one message), evicting whole segments; a player within 2x its bound is never evicted.
@@ -88,3 +94,15 @@ pub use frame::{FrameKind, MediaFrame, PeerInfo, PlayerEvent, PlayerInfo, Publis
 pub use publisher::Publisher;
 pub use registry::{Hub, HubStats};
 pub use subscriber::Subscriber;
+
+/// A player output that the publisher's task serves directly, instead of waking the player's task.
+///
+/// After every append (frames, metadata, publish, unpublish, shutdown) the stream calls
+/// [`DirectSink::on_append`] of each sink attached with [`Subscriber::attach_direct`], from the
+/// publishing task, with no hub lock held. The sink reads its subscriber
+/// ([`Subscriber::try_recv_batch`]) and writes without blocking when it can; otherwise it wakes
+/// its own task. It must never block on a lock the player's task may hold (use `try_lock`).
+pub trait DirectSink: Send + Sync {
+    /// New entries are in the window (or the stream changed state).
+    fn on_append(&self);
+}

@@ -6,7 +6,7 @@
 //! are consistent. Players never take this lock to read media; see [`crate::hub`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,6 +16,10 @@ use super::config::HubConfig;
 use super::frame::{FrameKind, MediaFrame, PeerInfo, PlayerEvent};
 use super::gop::{GopCache, GopState};
 use super::ring::{Cursor, Entry, RingWriter};
+use super::DirectSink;
+
+/// A player's output that the publisher's task writes to directly (see [`crate::hub::DirectSink`]).
+pub(crate) type SinkList = Arc<Vec<(usize, Arc<dyn DirectSink>)>>;
 
 /// Players are spread over this many wake-up lists so that re-registering waiters do not all
 /// contend on one lock; the publisher notifies every list.
@@ -131,6 +135,14 @@ pub(crate) struct Stream {
     /// Live [`Subscriber`](crate::hub::Subscriber) handles; only incremented under the registry lock.
     pub(crate) subscribers: AtomicUsize,
     shut_down: AtomicBool,
+    /// Players served from the publisher's task; replaced whole on change, so a walk clones one `Arc`.
+    direct: Mutex<SinkList>,
+}
+
+impl std::fmt::Debug for dyn DirectSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirectSink")
+    }
 }
 
 impl Stream {
@@ -143,6 +155,7 @@ impl Stream {
             head_cum: AtomicU64::new(0),
             subscribers: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
+            direct: Mutex::new(Arc::new(Vec::new())),
         }
     }
 
@@ -157,10 +170,32 @@ impl Stream {
         &self.notify[shard % NOTIFY_SHARDS]
     }
 
-    /// Wake every waiting player.
+    /// Wake every waiting player, then hand the new entries to every direct player's sink.
+    /// Never called with the state lock held (sinks read the window and may resynchronise).
     pub(crate) fn notify_all(&self) {
         for n in &self.notify {
             n.notify_waiters();
+        }
+        let sinks = Arc::clone(&self.direct.lock().unwrap_or_else(PoisonError::into_inner));
+        for (_, sink) in sinks.iter() {
+            sink.on_append();
+        }
+    }
+
+    /// Register player `id`'s direct sink (replacing an earlier one of the same id).
+    pub(crate) fn add_sink(&self, id: usize, sink: Arc<dyn DirectSink>) {
+        let mut list = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next: Vec<_> = list.iter().filter(|(i, _)| *i != id).cloned().collect();
+        next.push((id, sink));
+        *list = Arc::new(next);
+    }
+
+    /// Unregister player `id`'s direct sink, if any.
+    pub(crate) fn remove_sink(&self, id: usize) {
+        let mut list = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.iter().any(|(i, _)| *i == id) {
+            let next: Vec<_> = list.iter().filter(|(i, _)| *i != id).cloned().collect();
+            *list = Arc::new(next);
         }
     }
 

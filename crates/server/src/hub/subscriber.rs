@@ -192,6 +192,13 @@ impl Subscriber {
         }
     }
 
+    /// Have the publisher's task call `sink` after each append, in place of waking this
+    /// subscriber's waiter. The caller then waits on its own wake-up (which the sink triggers)
+    /// rather than on [`Subscriber::recv_batch`]. Detached when the subscriber is dropped.
+    pub fn attach_direct(&mut self, sink: std::sync::Arc<dyn super::DirectSink>) {
+        self.stream.add_sink(self.shard, sink);
+    }
+
     /// Append every available event to `out` without waiting; returns how many were appended.
     /// Returns 0 once closed: see [`Subscriber::closed_reason`] (or call `recv_batch` for the error).
     pub fn try_recv_batch(&mut self, out: &mut Vec<PlayerEvent>) -> usize {
@@ -295,6 +302,7 @@ fn resync(stream: &Stream, cursor: &mut Cursor, policy: &mut Policy, out: &mut V
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        self.stream.remove_sink(self.shard);
         self.stream
             .subscribers
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
