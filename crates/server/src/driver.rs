@@ -8,11 +8,13 @@
 //! so a burst of messages costs one system call, not one per message or chunk.
 
 use crate::hub::{DirectSink, FrameKind, MediaFrame, PeerInfo, PlayerEvent, Publisher, Subscriber};
+use crate::shared_objects::{SoSender, QUEUE_PER_CONNECTION};
 use crate::timestamps::{TimestampMapper, Track};
 use crate::Context;
 use bytes::{Buf, Bytes};
 use sluice_amf::{Amf0Decoder, Amf0Value};
 use sluice_rtmp::command::{codes, ConnectResponse};
+use sluice_rtmp::message::SharedObjectMessage;
 use sluice_rtmp::session::{ServerEvent, ServerSession};
 use sluice_rtmp::Timestamp;
 use std::collections::HashMap;
@@ -22,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
 /// Most buffers handed to one vectored write (Linux's IOV_MAX is 1024).
@@ -145,6 +147,16 @@ impl PublishSlot {
     }
 }
 
+/// The next shared object update for this connection, or pending forever before it uses one.
+async fn recv_so(
+    rx: &mut Option<mpsc::Receiver<SharedObjectMessage>>,
+) -> Option<SharedObjectMessage> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sleep until `deadline`, or forever when there is none.
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -197,6 +209,8 @@ pub async fn serve_tcp_connection(
         out: Vec::with_capacity(16),
         bytes_out: 0,
         warned_ignored: false,
+        so_tx: None,
+        so_rx: None,
         direct: None,
         write_error: None,
     };
@@ -288,6 +302,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
     });
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut so_rx = None;
     if !prefix.is_empty() {
         let after = {
             let mut conn = sh.lock();
@@ -323,10 +338,16 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             let _ = flush_direct(sh, Duration::from_secs(2)).await;
             return CloseReason::Shutdown;
         }
+        if so_rx.is_none() {
+            so_rx = sh.lock().so_rx.take();
+        }
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => {
                 continue;
+            }
+            Some(m) = recv_so(&mut so_rx) => {
+                sh.lock().send_shared_object(&m, false);
             }
             r = rd.readable() => {
                 if let Err(e) = r {
@@ -470,6 +491,8 @@ where
         out: Vec::with_capacity(16),
         bytes_out: 0,
         warned_ignored: false,
+        so_tx: None,
+        so_rx: None,
         direct: None,
         write_error: None,
     };
@@ -492,6 +515,10 @@ struct Connection {
     direct: Option<Arc<dyn DirectSink>>,
     /// A write error met by a sink, for the task to close with.
     write_error: Option<std::io::Error>,
+    /// Where shared object updates for this connection are sent (once it uses one).
+    so_tx: Option<SoSender>,
+    /// The receiving end, until the connection loop takes it.
+    so_rx: Option<mpsc::Receiver<SharedObjectMessage>>,
 }
 
 impl Connection {
@@ -514,6 +541,7 @@ impl Connection {
         });
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut so_rx = None;
 
         loop {
             if let Err(r) = self.flush(&mut io, write_timeout).await {
@@ -529,10 +557,16 @@ impl Connection {
             }
             // Read straight into the session's input buffer (no copy on ingest).
             self.reserve_read(lp.read_size);
+            if so_rx.is_none() {
+                so_rx = self.so_rx.take();
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => {
                     continue;
+                }
+                Some(m) = recv_so(&mut so_rx) => {
+                    self.send_shared_object(&m, false);
                 }
                 r = io.read_buf(self.session.recv_buffer()) => {
                     match r {
@@ -854,8 +888,24 @@ impl Connection {
                     .session
                     .respond_call_error(request, &format!("no such procedure: {}", command.name));
             }
-            ServerEvent::SharedObject { message, .. } => {
-                warn!(conn = self.id, peer = %self.peer, name = %message.name, "shared object message not served (no shared objects on this server)");
+            ServerEvent::SharedObject { message, amf3 } => {
+                debug!(conn = self.id, name = %message.name, events = message.events.len(), "shared object");
+                let so_rx = &mut self.so_rx;
+                let tx = self
+                    .so_tx
+                    .get_or_insert_with(|| {
+                        let (tx, rx) = mpsc::channel(QUEUE_PER_CONNECTION);
+                        *so_rx = Some(rx);
+                        tx
+                    })
+                    .clone();
+                let replies = self
+                    .ctx
+                    .shared_objects
+                    .handle(&self.app, self.id, &tx, message);
+                for r in replies {
+                    self.send_shared_object(&r, amf3);
+                }
             }
             ServerEvent::Acknowledgement(_) | ServerEvent::PingResponse(_) => {}
             ServerEvent::CloseRequested => return Some(CloseReason::CloseCommand),
@@ -1036,7 +1086,16 @@ impl Connection {
         );
     }
 
+    fn send_shared_object(&mut self, msg: &SharedObjectMessage, amf3: bool) {
+        if let Err(e) = self.session.send_shared_object(msg, amf3) {
+            warn!(conn = self.id, name = %msg.name, error = %e, "shared object message not sent");
+        }
+    }
+
     fn finish(&mut self, reason: &CloseReason) {
+        if self.so_tx.take().is_some() {
+            self.ctx.shared_objects.release_connection(self.id);
+        }
         for (_, mut slot) in std::mem::take(&mut self.publishers) {
             // Whatever the publisher sent before the connection ended still reaches players.
             slot.flush();

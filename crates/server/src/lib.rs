@@ -35,6 +35,8 @@ pub struct Context {
     pub session_config: sluice_rtmp::session::ServerConfig,
     /// The stream hub.
     pub hub: hub::Hub,
+    /// Remote shared objects of every application.
+    pub shared_objects: shared_objects::SharedObjects,
     next_id: std::sync::atomic::AtomicU64,
     /// Flips to true when the server shuts down.
     pub shutdown: tokio::sync::watch::Sender<bool>,

@@ -329,6 +329,7 @@ impl Context {
             settings,
             session_config,
             hub,
+            shared_objects: crate::shared_objects::SharedObjects::default(),
             next_id: std::sync::atomic::AtomicU64::new(1),
             shutdown,
         }
