@@ -333,6 +333,12 @@ impl Settings {
                 why: "must be 1..=2147483647",
             });
         }
+        if self.limits.max_message_size == 0 || self.limits.max_message_size > 0xFF_FFFF {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_message_size",
+                why: "must be 1..=16777215 (the 24-bit message length field)",
+            });
+        }
         if self.limits.max_chunk_size == 0 || self.limits.max_chunk_size > 0x7FFF_FFFF {
             return Err(ConfigError::Invalid {
                 key: "limits.max_chunk_size",
