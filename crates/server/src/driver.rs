@@ -219,7 +219,7 @@ pub async fn serve_tcp_connection(
         wake: Notify::new(),
         writer: wr,
     });
-    let sink: Arc<dyn DirectSink> = Arc::new(Sink(Arc::downgrade(&shared)));
+    let sink: Weak<dyn DirectSink> = Arc::downgrade(&shared) as Weak<dyn DirectSink>;
     shared.lock().direct = Some(sink);
     let reason = run_direct(&shared, &rd, prefix).await;
     let mut conn = shared.lock();
@@ -241,14 +241,10 @@ impl Shared {
     }
 }
 
-/// The hub's handle on a direct connection (weak: the connection owns its subscribers).
-struct Sink(Weak<Shared>);
-
-impl DirectSink for Sink {
+/// The hub holds each direct connection's state weakly (the connection owns its subscribers).
+impl DirectSink for Shared {
     fn on_append(&self) {
-        let Some(sh) = self.0.upgrade() else {
-            return;
-        };
+        let sh = self;
         let Ok(mut guard) = sh.conn.try_lock() else {
             // The task is busy with this connection (or it is this very task): it looks again.
             sh.wake.notify_one();
@@ -512,7 +508,7 @@ struct Connection {
     bytes_out: u64,
     warned_ignored: bool,
     /// Set on plain-TCP connections: attached to each new subscriber (see [`serve_tcp_connection`]).
-    direct: Option<Arc<dyn DirectSink>>,
+    direct: Option<Weak<dyn DirectSink>>,
     /// A write error met by a sink, for the task to close with.
     write_error: Option<std::io::Error>,
     /// Where shared object updates for this connection are sent (once it uses one).
@@ -811,7 +807,7 @@ impl Connection {
                 let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
                 let mut subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
                 if let Some(sink) = &self.direct {
-                    subscriber.attach_direct(Arc::clone(sink));
+                    subscriber.attach_direct(Weak::clone(sink));
                 }
                 let _ = self.session.accept_play(request);
                 info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");

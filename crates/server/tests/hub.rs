@@ -730,7 +730,9 @@ struct CountingSink {
     calls: std::sync::atomic::AtomicUsize,
 }
 
-impl sluice_server::hub::DirectSink for CountingSink {
+use sluice_server::hub::DirectSink;
+
+impl DirectSink for CountingSink {
     fn on_append(&self) {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -745,7 +747,7 @@ fn direct_sink_is_called_per_append_and_detached_on_drop() {
         calls: Default::default(),
     });
     let mut player = hub.subscribe("live", "cam", peer(2));
-    player.attach_direct(sink.clone());
+    player.attach_direct(Arc::downgrade(&sink) as std::sync::Weak<dyn DirectSink>);
     let publisher = hub.publish("live", "cam", peer(1)).unwrap();
     assert_eq!(sink.calls.load(Ordering::SeqCst), 1, "publish");
     publisher.set_metadata(meta());
@@ -786,7 +788,7 @@ fn direct_sink_is_called_on_shutdown() {
         calls: Default::default(),
     });
     let mut player = hub.subscribe("live", "cam", peer(2));
-    player.attach_direct(sink.clone());
+    player.attach_direct(Arc::downgrade(&sink) as std::sync::Weak<dyn DirectSink>);
     hub.shutdown();
     assert!(sink.calls.load(Ordering::SeqCst) >= 1);
     assert_eq!(player.try_recv_batch(&mut Vec::new()), 0);

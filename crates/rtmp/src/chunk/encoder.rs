@@ -13,6 +13,8 @@
 //! Misuse by the caller (not by the peer) panics: a chunk stream id outside 2..=65599, a payload
 //! longer than the 24-bit length field (16 MiB − 1) or a chunk size outside 1..=0x7FFFFFFF.
 
+use std::collections::VecDeque;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{self, Fmt, OutHeader};
@@ -104,6 +106,13 @@ impl ChunkEncoder {
     /// # Panics
     /// As [`encode`](Self::encode).
     pub fn encode_vectored(&mut self, msg: &RawMessage, out: &mut Vec<Bytes>) {
+        let first = self.plan(msg);
+        write_segments(&first, &msg.payload, self.chunk_size, out);
+    }
+
+    /// As [`encode_vectored`](Self::encode_vectored), appending straight to a connection's output
+    /// queue (no intermediate list to fill and drain for every message of every player).
+    pub(crate) fn encode_vectored_queue(&mut self, msg: &RawMessage, out: &mut VecDeque<Bytes>) {
         let first = self.plan(msg);
         write_segments(&first, &msg.payload, self.chunk_size, out);
     }
@@ -256,7 +265,31 @@ fn write_contiguous(first: &OutHeader, payload: &Bytes, chunk_size: u32, out: &m
     }
 }
 
-fn write_segments(first: &OutHeader, payload: &Bytes, chunk_size: u32, out: &mut Vec<Bytes>) {
+/// Where [`write_segments`] appends: a list for one vectored write or a connection's queue.
+trait Segments {
+    fn reserve_segments(&mut self, n: usize);
+    fn push_segment(&mut self, b: Bytes);
+}
+
+impl Segments for Vec<Bytes> {
+    fn reserve_segments(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn push_segment(&mut self, b: Bytes) {
+        self.push(b);
+    }
+}
+
+impl Segments for VecDeque<Bytes> {
+    fn reserve_segments(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn push_segment(&mut self, b: Bytes) {
+        self.push_back(b);
+    }
+}
+
+fn write_segments(first: &OutHeader, payload: &Bytes, chunk_size: u32, out: &mut impl Segments) {
     let cs = chunk_size as usize;
     let chunks = chunk_count(payload.len(), cs);
     let first_len = first.len();
@@ -266,16 +299,16 @@ fn write_segments(first: &OutHeader, payload: &Bytes, chunk_size: u32, out: &mut
         put_continuation(first, &mut headers);
     }
     let headers = headers.freeze();
-    out.reserve(2 * chunks);
-    out.push(headers.slice(..first_len));
+    out.reserve_segments(2 * chunks);
+    out.push_segment(headers.slice(..first_len));
     let cont = headers.slice(first_len..);
     let mut offset = 0;
     while offset < payload.len() {
         if offset > 0 {
-            out.push(cont.clone());
+            out.push_segment(cont.clone());
         }
         let end = payload.len().min(offset.saturating_add(cs));
-        out.push(payload.slice(offset..end));
+        out.push_segment(payload.slice(offset..end));
         offset = end;
     }
 }

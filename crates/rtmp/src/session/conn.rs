@@ -38,7 +38,6 @@ pub(crate) struct Conn {
     encoder: ChunkEncoder,
     out: VecDeque<Bytes>,
     scratch: BytesMut,
-    segs: Vec<Bytes>,
     /// Window size the peer asked us to acknowledge at (its Window Acknowledgement Size).
     peer_window: u32,
     /// Bytes received (after the handshake) when we last sent an acknowledgement.
@@ -75,7 +74,6 @@ impl Conn {
             encoder: ChunkEncoder::new(),
             out: VecDeque::new(),
             scratch: BytesMut::new(),
-            segs: Vec::new(),
             peer_window: 0,
             last_ack: 0,
             our_window: 0,
@@ -273,9 +271,7 @@ impl Conn {
             return;
         }
         self.flush_scratch();
-        self.segs.clear();
-        self.encoder.encode_vectored(msg, &mut self.segs);
-        self.out.extend(self.segs.drain(..));
+        self.encoder.encode_vectored_queue(msg, &mut self.out);
     }
 
     pub(crate) fn send_control(&mut self, pc: &ProtocolControl) {

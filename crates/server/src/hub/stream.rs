@@ -6,7 +6,7 @@
 //! are consistent. Players never take this lock to read media; see [`crate::hub`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,7 +19,9 @@ use super::ring::{Cursor, Entry, RingWriter};
 use super::DirectSink;
 
 /// A player's output that the publisher's task writes to directly (see [`crate::hub::DirectSink`]).
-pub(crate) type SinkList = Arc<Vec<(usize, Arc<dyn DirectSink>)>>;
+/// Held weakly: the connection owns its subscribers, and a sink is the connection's own state
+/// (one pointer to follow per player and append, no separate handle to load first).
+pub(crate) type SinkList = Arc<Vec<(usize, Weak<dyn DirectSink>)>>;
 
 /// Players are spread over this many wake-up lists so that re-registering waiters do not all
 /// contend on one lock; the publisher notifies every list.
@@ -178,12 +180,14 @@ impl Stream {
         }
         let sinks = Arc::clone(&self.direct.lock().unwrap_or_else(PoisonError::into_inner));
         for (_, sink) in sinks.iter() {
-            sink.on_append();
+            if let Some(sink) = sink.upgrade() {
+                sink.on_append();
+            }
         }
     }
 
     /// Register player `id`'s direct sink (replacing an earlier one of the same id).
-    pub(crate) fn add_sink(&self, id: usize, sink: Arc<dyn DirectSink>) {
+    pub(crate) fn add_sink(&self, id: usize, sink: Weak<dyn DirectSink>) {
         let mut list = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next: Vec<_> = list.iter().filter(|(i, _)| *i != id).cloned().collect();
         next.push((id, sink));

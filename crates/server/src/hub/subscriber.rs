@@ -194,8 +194,9 @@ impl Subscriber {
 
     /// Have the publisher's task call `sink` after each append, in place of waking this
     /// subscriber's waiter. The caller then waits on its own wake-up (which the sink triggers)
-    /// rather than on [`Subscriber::recv_batch`]. Detached when the subscriber is dropped.
-    pub fn attach_direct(&mut self, sink: std::sync::Arc<dyn super::DirectSink>) {
+    /// rather than on [`Subscriber::recv_batch`]. The sink is held weakly (it is skipped once
+    /// dropped) and detached when the subscriber is dropped.
+    pub fn attach_direct(&mut self, sink: std::sync::Weak<dyn super::DirectSink>) {
         self.stream.add_sink(self.shard, sink);
     }
 
