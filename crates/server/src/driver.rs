@@ -185,11 +185,11 @@ pub fn app_key(app: &str) -> String {
 /// session first. The connection's state lives behind a mutex shared with a [`DirectSink`] that
 /// each of its subscribers attaches to its stream: after every append the publisher's task
 /// `try_lock`s the state and, when nothing is pending for this socket, serialises the new
-/// messages and writes them with one non-blocking vectored send. When the state is busy, the socket is
-/// full or the subscriber was closed, the sink wakes this task instead, which then works like the
-/// generic loop (waiting for the socket with the stall timeout). Bytes are written only under the
-/// lock and, while some are pending, only by this task, so the order on the wire is the order of
-/// the session's queue.
+/// messages and writes them with one non-blocking vectored send. When the state is busy, the
+/// socket is full or the subscriber was closed, the sink wakes this task instead, which then
+/// works like the generic loop (waiting for the socket with the stall timeout). Bytes are written
+/// only under the lock and, while some are pending, only by this task, so the order on the wire
+/// is the order of the session's queue.
 pub async fn serve_tcp_connection(
     tcp: tokio::net::TcpStream,
     prefix: Bytes,
