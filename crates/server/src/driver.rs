@@ -197,23 +197,7 @@ pub async fn serve_tcp_connection(
     ctx: Arc<Context>,
 ) {
     let (rd, wr) = tcp.into_split();
-    let id = ctx.next_connection_id();
-    let conn = Connection {
-        id,
-        peer,
-        ctx: ctx.clone(),
-        session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
-        app: String::new(),
-        publishers: HashMap::new(),
-        players: Vec::new(),
-        out: Vec::with_capacity(16),
-        bytes_out: 0,
-        warned_ignored: false,
-        so_tx: None,
-        so_rx: None,
-        direct: None,
-        write_error: None,
-    };
+    let conn = Connection::new(peer, ctx);
     let shared = Arc::new(Shared {
         conn: Mutex::new(conn),
         wake: Notify::new(),
@@ -487,23 +471,7 @@ pub async fn serve_connection<S>(io: S, peer: SocketAddr, ctx: Arc<Context>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let id = ctx.next_connection_id();
-    let mut conn = Connection {
-        id,
-        peer,
-        ctx: ctx.clone(),
-        session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
-        app: String::new(),
-        publishers: HashMap::new(),
-        players: Vec::new(),
-        out: Vec::with_capacity(16),
-        bytes_out: 0,
-        warned_ignored: false,
-        so_tx: None,
-        so_rx: None,
-        direct: None,
-        write_error: None,
-    };
+    let mut conn = Connection::new(peer, ctx);
     let reason = conn.run(io).await;
     conn.finish(&reason);
 }
@@ -530,6 +498,26 @@ struct Connection {
 }
 
 impl Connection {
+    /// A connection that has received nothing yet.
+    fn new(peer: SocketAddr, ctx: Arc<Context>) -> Connection {
+        Connection {
+            id: ctx.next_connection_id(),
+            peer,
+            session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
+            ctx,
+            app: String::new(),
+            publishers: HashMap::new(),
+            players: Vec::new(),
+            out: Vec::with_capacity(16),
+            bytes_out: 0,
+            warned_ignored: false,
+            so_tx: None,
+            so_rx: None,
+            direct: None,
+            write_error: None,
+        }
+    }
+
     async fn run<S>(&mut self, mut io: S) -> CloseReason
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
