@@ -588,3 +588,27 @@ fn get_stream_length_and_checkbw_are_answered() {
         |e| matches!(e, ClientEvent::CallResult { transaction_id, ok: true, .. } if *transaction_id == t)
     ));
 }
+
+#[test]
+fn answering_with_the_wrong_kind_keeps_the_request() {
+    let mut p = Pair::new(ClientHandshakeMode::Digest, 61, false);
+    p.connect();
+    p.client.publish("s", PublishMode::Live).unwrap();
+    p.pump();
+    let request = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequest { request, .. } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    // A play answer to a publish request is local misuse: refused, and the request stays.
+    assert!(p.server.accept_play(request).is_err());
+    p.server.accept_publish(request).unwrap();
+    p.pump();
+    assert!(p
+        .take_client_events()
+        .iter()
+        .any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
+}

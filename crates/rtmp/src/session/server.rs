@@ -428,10 +428,21 @@ impl ServerSession {
         RequestId(id)
     }
 
-    fn take_request(&mut self, request: RequestId) -> Result<Pending, SessionError> {
-        self.pending
-            .remove(&request.0)
-            .ok_or(SessionError::UnknownRequest(request.0))
+    /// Remove and return pending request `request` if it is of the kind `is_kind` accepts; a
+    /// request answered with the wrong kind of call stays pending.
+    fn take_request(
+        &mut self,
+        request: RequestId,
+        is_kind: fn(&Pending) -> bool,
+    ) -> Result<Pending, SessionError> {
+        match self.pending.remove(&request.0) {
+            Some(p) if is_kind(&p) => Ok(p),
+            Some(p) => {
+                self.pending.insert(request.0, p);
+                Err(SessionError::UnknownRequest(request.0))
+            }
+            None => Err(SessionError::UnknownRequest(request.0)),
+        }
     }
 
     fn on_message(&mut self, msg: RawMessage) -> Result<(), SessionError> {
@@ -953,7 +964,7 @@ impl ServerSession {
         let Pending::Connect {
             transaction_id,
             amf3,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Connect { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -986,7 +997,7 @@ impl ServerSession {
         let Pending::Connect {
             transaction_id,
             amf3,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Connect { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -1003,7 +1014,7 @@ impl ServerSession {
     pub fn accept_publish(&mut self, request: RequestId) -> Result<(), SessionError> {
         let Pending::Publish {
             stream_id, name, ..
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Publish { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -1027,7 +1038,9 @@ impl ServerSession {
         code: &str,
         description: &str,
     ) -> Result<(), SessionError> {
-        let Pending::Publish { stream_id, .. } = self.take_request(request)? else {
+        let Pending::Publish { stream_id, .. } =
+            self.take_request(request, |p| matches!(p, Pending::Publish { .. }))?
+        else {
             return Err(SessionError::UnknownRequest(request.0));
         };
         if let Some(s) = self.streams.get_mut(&stream_id) {
@@ -1044,7 +1057,7 @@ impl ServerSession {
             stream_id,
             reset,
             name,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Play { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -1083,7 +1096,9 @@ impl ServerSession {
         code: &str,
         description: &str,
     ) -> Result<(), SessionError> {
-        let Pending::Play { stream_id, .. } = self.take_request(request)? else {
+        let Pending::Play { stream_id, .. } =
+            self.take_request(request, |p| matches!(p, Pending::Play { .. }))?
+        else {
             return Err(SessionError::UnknownRequest(request.0));
         };
         if let Some(s) = self.streams.get_mut(&stream_id) {
@@ -1102,7 +1117,7 @@ impl ServerSession {
         let Pending::StreamLength {
             transaction_id,
             amf3,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::StreamLength { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -1124,7 +1139,7 @@ impl ServerSession {
             transaction_id,
             stream_id,
             amf3,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Call { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
@@ -1144,7 +1159,7 @@ impl ServerSession {
             transaction_id,
             stream_id,
             amf3,
-        } = self.take_request(request)?
+        } = self.take_request(request, |p| matches!(p, Pending::Call { .. }))?
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
