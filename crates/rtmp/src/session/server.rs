@@ -1031,6 +1031,14 @@ impl ServerSession {
         Ok(())
     }
 
+    /// A publish or play was refused: the stream goes back to idle and the client is told why.
+    fn refuse_stream(&mut self, stream_id: u32, code: &str, description: &str) {
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.state = StreamState::Idle;
+        }
+        self.send_status(stream_id, StatusInfo::error(code, description));
+    }
+
     /// Reject a publish with the given status code (e.g. [`codes::PUBLISH_BAD_NAME`]).
     pub fn reject_publish(
         &mut self,
@@ -1043,10 +1051,7 @@ impl ServerSession {
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
-        if let Some(s) = self.streams.get_mut(&stream_id) {
-            s.state = StreamState::Idle;
-        }
-        self.send_status(stream_id, StatusInfo::error(code, description));
+        self.refuse_stream(stream_id, code, description);
         Ok(())
     }
 
@@ -1101,10 +1106,7 @@ impl ServerSession {
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
-        if let Some(s) = self.streams.get_mut(&stream_id) {
-            s.state = StreamState::Idle;
-        }
-        self.send_status(stream_id, StatusInfo::error(code, description));
+        self.refuse_stream(stream_id, code, description);
         Ok(())
     }
 
