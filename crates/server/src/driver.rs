@@ -94,6 +94,9 @@ struct PlaySlot {
     pending: Vec<PlayerEvent>,
 }
 
+/// The first read size of every connection (it doubles, up to 64 KiB, while reads fill it).
+const MIN_READ_SIZE: usize = 4096;
+
 /// Timers and sizes of one connection's loop (both the task-driven and the direct path).
 struct LoopState {
     handshake_timeout: Duration,
@@ -126,7 +129,7 @@ impl LoopState {
             started: Instant::now(),
             last_rx: Instant::now(),
             last_ping: Instant::now(),
-            read_size: 4096,
+            read_size: MIN_READ_SIZE,
         }
     }
 }
@@ -336,13 +339,15 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                 let after = {
                     let mut conn = sh.lock();
                     conn.reserve_read(lp.read_size);
-                    match rd.try_read_buf(conn.session.recv_buffer()) {
+                    let after = match rd.try_read_buf(conn.session.recv_buffer()) {
                         Ok(0) => return CloseReason::PeerClosed,
                         Ok(n) => conn.after_read(n, &mut lp),
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => AfterRead::Go,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => AfterRead::Go,
                         Err(e) => return CloseReason::Io(e),
-                    }
+                    };
+                    conn.release_idle_read_buffer(&lp);
+                    after
                 };
                 match after {
                     AfterRead::Go => {}
@@ -451,8 +456,15 @@ fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<us
             break;
         }
     }
+    if out.is_empty() && out.capacity() > OUT_KEEP {
+        // A burst (the GOP sent to a new player) grew the list: do not keep it for life.
+        out.shrink_to(OUT_KEEP);
+    }
     Ok(total)
 }
+
+/// Entries of a connection's output list kept across writes; more is released after a burst.
+const OUT_KEEP: usize = 32;
 
 /// One non-blocking vectored send. It goes to the socket first, without tokio's readiness check
 /// (one cache line less to load per player and write on the fan-out path); only when the socket
@@ -640,6 +652,17 @@ impl Connection {
             }
             Ok(Err(e)) => Err(CloseReason::Io(e)),
             Err(_) => Err(CloseReason::WriteStalled),
+        }
+    }
+
+    /// Free the input buffer of a peer that sends little (a player: acknowledgements and the odd
+    /// command) once everything in it was consumed, instead of keeping 4 KiB per player for the
+    /// connection's life. The next read allocates again; peers that fill their reads (publishers)
+    /// keep theirs.
+    fn release_idle_read_buffer(&mut self, lp: &LoopState) {
+        let rbuf = self.session.recv_buffer();
+        if rbuf.is_empty() && lp.read_size <= MIN_READ_SIZE && rbuf.capacity() > 0 {
+            *rbuf = bytes::BytesMut::new();
         }
     }
 

@@ -267,9 +267,13 @@ struct Connection {
 
 impl Connection {
     /// Proxy header, then TLS (RTMPS), then the driver with the real client address.
+    ///
+    /// Each stage's future is boxed on its own: a task's size is that of its largest state, and
+    /// the TLS stage (a rustls connection inline) would otherwise make every plain-TCP player's
+    /// task as large as an RTMPS one for its whole life.
     async fn serve(self, sock: TcpStream, peer: SocketAddr) {
         let timeout = Duration::from_secs(self.ctx.settings.server.handshake_timeout_secs.max(1));
-        let accepted = match proxy::accept(sock, peer, &self.proxy, timeout).await {
+        let accepted = match Box::pin(proxy::accept(sock, peer, &self.proxy, timeout)).await {
             Ok(a) => a,
             Err(e) => {
                 log_proxy_error(peer, self.transport.name(), &e);
@@ -283,12 +287,17 @@ impl Connection {
         match &self.transport {
             Transport::Plain if self.ctx.settings.server.direct_write => {
                 let (prefix, tcp) = accepted.stream.into_parts();
-                serve_tcp_connection(tcp, prefix, client, self.ctx).await
+                Box::pin(serve_tcp_connection(tcp, prefix, client, self.ctx)).await
             }
-            Transport::Plain => serve_connection(accepted.stream, client, self.ctx).await,
+            Transport::Plain => Box::pin(serve_connection(accepted.stream, client, self.ctx)).await,
             Transport::Tls(acceptor) => {
-                match tokio::time::timeout(timeout, acceptor.accept(accepted.stream)).await {
-                    Ok(Ok(tls)) => serve_connection(tls, client, self.ctx).await,
+                let handshake = Box::pin(tokio::time::timeout(
+                    timeout,
+                    acceptor.accept(accepted.stream),
+                ))
+                .await;
+                match handshake {
+                    Ok(Ok(tls)) => Box::pin(serve_connection(tls, client, self.ctx)).await,
                     // Port probes and health checks connect and close without a byte.
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         debug!(peer = %client, error = %e, "closed before completing the TLS handshake")

@@ -79,6 +79,9 @@ enum ReadState {
     Discard { remaining: usize },
 }
 
+/// Marks an unused entry of [`ChunkDecoder`]'s small chunk-stream index.
+const NO_SLOT: u16 = u16::MAX;
+
 /// Reassembles RTMP messages from a chunk stream (RTMP 1.0 §5.3), sans-IO.
 ///
 /// Feed it the bytes received after the handshake with [`decode`](Self::decode) until it returns
@@ -88,8 +91,10 @@ pub struct ChunkDecoder {
     limits: ChunkLimits,
     chunk_size: u32,
     streams: Vec<StreamState>,
-    /// Index into `streams` for one-byte chunk stream ids (the common case).
-    small_index: [Option<usize>; 64],
+    /// Index into `streams` for one-byte chunk stream ids (the common case); [`NO_SLOT`] when
+    /// unknown. `u16` keeps this table at 128 bytes per connection (it was 1 KiB as
+    /// `Option<usize>`); a slot that does not fit goes to `large_index`.
+    small_index: [u16; 64],
     /// Index into `streams` for chunk stream ids 64 and above.
     large_index: HashMap<u32, usize>,
     state: ReadState,
@@ -115,7 +120,7 @@ impl ChunkDecoder {
             limits,
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: Vec::new(),
-            small_index: [None; 64],
+            small_index: [NO_SLOT; 64],
             large_index: HashMap::new(),
             state: ReadState::Header,
             buffered: 0,
@@ -219,7 +224,10 @@ impl ChunkDecoder {
 
     fn lookup(&self, csid: u32) -> Option<usize> {
         match usize::try_from(csid) {
-            Ok(i) if i < self.small_index.len() => self.small_index.get(i).copied().flatten(),
+            Ok(i) if i < self.small_index.len() => match self.small_index.get(i).copied() {
+                Some(NO_SLOT) | None => self.large_index.get(&csid).copied(),
+                Some(slot) => Some(usize::from(slot)),
+            },
             _ => self.large_index.get(&csid).copied(),
         }
     }
@@ -233,12 +241,15 @@ impl ChunkDecoder {
         let slot = self.streams.len();
         let csid = stream.csid;
         self.streams.push(stream);
-        match usize::try_from(csid)
-            .ok()
-            .and_then(|i| self.small_index.get_mut(i))
-        {
-            Some(entry) => *entry = Some(slot),
-            None => {
+        let small = u16::try_from(slot).ok().filter(|s| *s != NO_SLOT);
+        match (
+            small,
+            usize::try_from(csid)
+                .ok()
+                .and_then(|i| self.small_index.get_mut(i)),
+        ) {
+            (Some(s), Some(entry)) => *entry = s,
+            _ => {
                 self.large_index.insert(csid, slot);
             }
         }

@@ -209,7 +209,7 @@ impl ClientSession {
         let mut seeded = rand::rngs::StdRng::from_rng(&mut *rng)
             .unwrap_or_else(|_| rand::rngs::StdRng::seed_from_u64(rng.next_u64()));
         let hs = ClientHandshake::new(config.handshake, &mut seeded);
-        let mut conn = Conn::new(Hs::Client(Box::new(hs)), seeded, config.chunk.clone(), 0);
+        let mut conn = Conn::new(Hs::Client(Box::new((hs, seeded))), config.chunk.clone(), 0);
         conn.flush_handshake();
         ClientSession {
             config,

@@ -24,15 +24,21 @@ use std::collections::VecDeque;
 /// Where the handshake stands.
 #[derive(Debug)]
 pub(crate) enum Hs {
-    Server(Box<ServerHandshake>),
-    Client(Box<ClientHandshake>),
+    /// The server handshake with the random source it draws from; both are freed together when
+    /// the handshake completes (nothing after it needs randomness).
+    Server(Box<(ServerHandshake, StdRng)>),
+    /// The client handshake and its random source.
+    Client(Box<(ClientHandshake, StdRng)>),
     Done(Option<HandshakeKind>),
 }
+
+/// Segments of outgoing queue capacity kept across drains; more is released (see
+/// [`Conn::drain_transmit`]).
+const OUT_QUEUE_KEEP: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct Conn {
     hs: Hs,
-    rng: StdRng,
     in_buf: BytesMut,
     decoder: ChunkDecoder,
     encoder: ChunkEncoder,
@@ -47,8 +53,9 @@ pub(crate) struct Conn {
     /// Last Set Peer Bandwidth the peer sent us (size), used for the dynamic limit type.
     peer_bandwidth: Option<u32>,
     closed: bool,
-    /// RTMPE: the RC4 pair, once the handshake is complete.
-    cipher: Option<RtmpeCipher>,
+    /// RTMPE: the RC4 pair, once the handshake is complete (boxed: ~0.5 KB that plain
+    /// connections do not need).
+    cipher: Option<Box<RtmpeCipher>>,
     /// How many buffers at the front of `out` are handshake packets, to be sent unencrypted.
     clear_front: usize,
     /// Whether this is the server end (fixed at construction).
@@ -64,11 +71,10 @@ pub(crate) enum Input {
 }
 
 impl Conn {
-    pub(crate) fn new(hs: Hs, rng: StdRng, limits: ChunkLimits, copy_threshold: usize) -> Self {
+    pub(crate) fn new(hs: Hs, limits: ChunkLimits, copy_threshold: usize) -> Self {
         let server = matches!(hs, Hs::Server(_));
         Conn {
             hs,
-            rng,
             in_buf: BytesMut::new(),
             decoder: ChunkDecoder::new(limits).with_copy_threshold(copy_threshold),
             encoder: ChunkEncoder::new(),
@@ -103,8 +109,8 @@ impl Conn {
     /// Queue the client's first flight (C0+C1).
     pub(crate) fn flush_handshake(&mut self) {
         let out = match &mut self.hs {
-            Hs::Server(h) => h.poll_transmit(),
-            Hs::Client(h) => h.poll_transmit(),
+            Hs::Server(b) => b.0.poll_transmit(),
+            Hs::Client(b) => b.0.poll_transmit(),
             Hs::Done(_) => None,
         };
         if let Some(b) = out {
@@ -147,15 +153,17 @@ impl Conn {
             return Ok(None);
         }
         let done = match &mut self.hs {
-            Hs::Server(h) => {
-                h.handle_input(&mut self.in_buf, &mut self.rng)?;
+            Hs::Server(b) => {
+                let (h, rng) = &mut **b;
+                h.handle_input(&mut self.in_buf, rng)?;
                 if let Some(b) = h.poll_transmit() {
                     self.out.push_back(b);
                 }
                 h.is_complete().then(|| (h.kind(), h.take_cipher()))
             }
-            Hs::Client(h) => {
-                h.handle_input(&mut self.in_buf, &mut self.rng)?;
+            Hs::Client(b) => {
+                let (h, rng) = &mut **b;
+                h.handle_input(&mut self.in_buf, rng)?;
                 while let Some(b) = h.poll_transmit() {
                     self.out.push_back(b);
                 }
@@ -186,7 +194,7 @@ impl Conn {
     fn start_encryption(&mut self, cipher: RtmpeCipher) {
         self.flush_scratch();
         self.clear_front = self.out.len();
-        self.cipher = Some(cipher);
+        self.cipher = Some(Box::new(cipher));
     }
 
     /// Takes everything pending after the clear handshake packets, as one encrypted buffer.
@@ -352,6 +360,11 @@ impl Conn {
             return;
         }
         out.extend(self.out.drain(..));
+        if self.out.capacity() > OUT_QUEUE_KEEP {
+            // A burst (a GOP sent to a new player) grew the queue: give the memory back rather
+            // than keep it for the connection's whole life.
+            self.out.shrink_to(OUT_QUEUE_KEEP);
+        }
         if !self.scratch.is_empty() {
             out.push(self.scratch.split().freeze());
         }

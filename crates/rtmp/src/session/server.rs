@@ -325,8 +325,7 @@ impl ServerSession {
             .unwrap_or_else(|_| rand::rngs::StdRng::seed_from_u64(rng.next_u64()));
         let hs = ServerHandshake::new(&mut seeded);
         let conn = Conn::new(
-            Hs::Server(Box::new(hs)),
-            seeded,
+            Hs::Server(Box::new((hs, seeded))),
             config.chunk.clone(),
             config.copy_small_messages,
         );
