@@ -292,6 +292,8 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             conn.session.recv_buffer().extend_from_slice(&prefix);
             conn.after_read(prefix.len(), &mut lp)
         };
+        // The proxy-detection buffer is not needed any more: free it now, not at the end.
+        drop(prefix);
         match after {
             AfterRead::Go => {}
             AfterRead::Close(r) => return r,
@@ -464,7 +466,10 @@ fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<us
 }
 
 /// Entries of a connection's output list kept across writes; more is released after a burst.
-const OUT_KEEP: usize = 32;
+const OUT_KEEP: usize = 16;
+
+/// Hub events a player's delivery list keeps across deliveries; more is released after a burst.
+const PENDING_KEEP: usize = 16;
 
 /// One non-blocking vectored send. It goes to the socket first, without tokio's readiness check
 /// (one cache line less to load per player and write on the fan-out path); only when the socket
@@ -655,14 +660,14 @@ impl Connection {
         }
     }
 
-    /// Free the input buffer of a peer that sends little (a player: acknowledgements and the odd
-    /// command) once everything in it was consumed, instead of keeping 4 KiB per player for the
-    /// connection's life. The next read allocates again; peers that fill their reads (publishers)
+    /// Free the input buffer (and the session's other idle queues) of a peer that sends little
+    /// (a player: acknowledgements and the odd command) once everything in it was consumed,
+    /// instead of keeping 4 KiB per player for the connection's life. The next read allocates again; peers that fill their reads (publishers)
     /// keep theirs.
     fn release_idle_read_buffer(&mut self, lp: &LoopState) {
         let rbuf = self.session.recv_buffer();
-        if rbuf.is_empty() && lp.read_size <= MIN_READ_SIZE && rbuf.capacity() > 0 {
-            *rbuf = bytes::BytesMut::new();
+        if rbuf.is_empty() && lp.read_size <= MIN_READ_SIZE {
+            self.session.release_idle_memory();
         }
     }
 
@@ -834,6 +839,8 @@ impl Connection {
                 }
                 let _ = self.session.accept_play(request);
                 info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");
+                // Almost every connection plays one stream: no spare slots.
+                self.players.reserve_exact(1);
                 self.players.push(PlaySlot {
                     stream_id,
                     subscriber,
@@ -843,7 +850,7 @@ impl Connection {
                     ts: TimestampMapper::new(),
                     frames: 0,
                     dropped: 0,
-                    pending: Vec::with_capacity(16),
+                    pending: Vec::new(),
                 });
                 if self.direct.is_some() {
                     // Nobody wakes a direct player for what it joins with (caches, `Publish`).
@@ -1081,7 +1088,10 @@ impl Connection {
                 }
             }
         }
-        player.pending = events;
+        if events.capacity() <= PENDING_KEEP {
+            player.pending = events;
+        }
+        // else: a burst (the GOP at join) grew it; the next delivery starts a small one.
     }
 
     fn on_shutdown(&mut self) {

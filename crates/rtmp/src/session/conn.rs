@@ -34,7 +34,7 @@ pub(crate) enum Hs {
 
 /// Segments of outgoing queue capacity kept across drains; more is released (see
 /// [`Conn::drain_transmit`]).
-const OUT_QUEUE_KEEP: usize = 32;
+const OUT_QUEUE_KEEP: usize = 16;
 
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -133,6 +133,17 @@ impl Conn {
     /// The input buffer, for a driver that reads straight into it (see `commit_received`).
     pub(crate) fn recv_buffer(&mut self) -> &mut BytesMut {
         &mut self.in_buf
+    }
+
+    /// Free the input buffer and the output queue when they are empty (see
+    /// `ServerSession::release_idle_memory`).
+    pub(crate) fn release_idle_memory(&mut self) {
+        if self.in_buf.is_empty() && self.in_buf.capacity() > 0 {
+            self.in_buf = BytesMut::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
     }
 
     /// `n` bytes were just appended to the input buffer by the driver.

@@ -356,6 +356,20 @@ impl ServerSession {
         self.conn.recv_buffer()
     }
 
+    /// Free the memory of queues that are empty now (input buffer, event queue, pending requests,
+    /// output queue), for a driver holding many connections that are mostly idle (players of a
+    /// live stream send only acknowledgements). Buffers are allocated again when next needed;
+    /// nothing queued is touched.
+    pub fn release_idle_memory(&mut self) {
+        self.conn.release_idle_memory();
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = HashMap::new();
+        }
+    }
+
     /// Process `n` bytes just appended to [`Self::recv_buffer`]. Errors as [`Self::handle_input`].
     pub fn handle_received(&mut self, n: usize) -> Result<(), SessionError> {
         self.conn.commit_received(n)?;

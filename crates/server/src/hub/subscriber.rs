@@ -223,7 +223,10 @@ impl Reader {
             return Err(SubscriberClosed::ShutDown);
         }
         let start = out.len();
-        out.append(&mut self.pending);
+        if !self.pending.is_empty() {
+            // The join snapshot (a whole GOP) is handed out once: free its list with it.
+            out.extend(std::mem::take(&mut self.pending));
+        }
 
         let head = stream.head();
         let backlog_frames = head.0.saturating_sub(self.cursor.seq);
