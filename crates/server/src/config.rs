@@ -126,6 +126,9 @@ pub struct HubSection {
     pub player_queue_max_bytes: usize,
     /// Frames a player may lag behind before its video is dropped until the next keyframe.
     pub player_queue_max_frames: usize,
+    /// Milliseconds a player may fall behind the live edge before it restarts there (next
+    /// keyframe); also how long each watched stream keeps its messages.
+    pub player_max_delay_ms: u64,
     /// Seconds a player may stay behind before it is disconnected.
     pub slow_player_timeout_secs: u64,
 }
@@ -139,6 +142,7 @@ impl Default for HubSection {
             gop_cache_max_bytes: h.gop_cache_max_bytes,
             player_queue_max_bytes: h.player_queue_max_bytes,
             player_queue_max_frames: h.player_queue_max_frames,
+            player_max_delay_ms: h.player_max_delay.as_millis() as u64,
             slow_player_timeout_secs: h.slow_player_timeout.as_secs(),
         }
     }
@@ -379,6 +383,7 @@ impl Settings {
             gop_cache_max_bytes: self.hub.gop_cache_max_bytes,
             player_queue_max_bytes: self.hub.player_queue_max_bytes,
             player_queue_max_frames: self.hub.player_queue_max_frames,
+            player_max_delay: Duration::from_millis(self.hub.player_max_delay_ms),
             slow_player_timeout: Duration::from_secs(self.hub.slow_player_timeout_secs),
         }
     }

@@ -291,23 +291,38 @@ impl Connection {
             }
             Transport::Plain => Box::pin(serve_connection(accepted.stream, client, self.ctx)).await,
             Transport::Tls(acceptor) => {
-                let handshake = Box::pin(tokio::time::timeout(
-                    timeout,
-                    acceptor.accept(accepted.stream),
-                ))
-                .await;
-                match handshake {
-                    Ok(Ok(tls)) => Box::pin(serve_connection(tls, client, self.ctx)).await,
-                    // Port probes and health checks connect and close without a byte.
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        debug!(peer = %client, error = %e, "closed before completing the TLS handshake")
-                    }
-                    Ok(Err(e)) => warn!(peer = %client, error = %e, "TLS handshake failed"),
-                    Err(_) => warn!(peer = %client, ?timeout, "TLS handshake timed out"),
-                }
+                let tls = serve_tls(acceptor.clone(), accepted.stream, client, timeout, self.ctx);
+                Box::pin(tls).await
             }
         }
     }
+}
+
+/// RTMPS: the TLS handshake (bounded by `timeout`), then the driver.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: proxy::Prefixed<TcpStream>,
+    client: SocketAddr,
+    timeout: Duration,
+    ctx: Arc<Context>,
+) {
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        // Port probes and health checks connect and close without a byte.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            debug!(peer = %client, error = %e, "closed before completing the TLS handshake");
+            return;
+        }
+        Ok(Err(e)) => {
+            warn!(peer = %client, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            warn!(peer = %client, ?timeout, "TLS handshake timed out");
+            return;
+        }
+    };
+    serve_connection(tls, client, ctx).await
 }
 
 /// One log line per connection refused before the RTMP handshake.

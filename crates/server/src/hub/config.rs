@@ -19,6 +19,8 @@ pub const DEFAULT_GOP_CACHE_MAX_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_PLAYER_QUEUE_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Default for [`HubConfig::player_queue_max_frames`]: 1024 undelivered messages per player.
 pub const DEFAULT_PLAYER_QUEUE_MAX_FRAMES: usize = 1024;
+/// Default for [`HubConfig::player_max_delay`]: 5 s.
+pub const DEFAULT_PLAYER_MAX_DELAY: Duration = Duration::from_secs(5);
 /// Default for [`HubConfig::slow_player_timeout`]: 10 s.
 pub const DEFAULT_SLOW_PLAYER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,6 +44,12 @@ pub struct HubConfig {
     /// A player whose undelivered backlog exceeds this many messages is "behind".
     /// Default [`DEFAULT_PLAYER_QUEUE_MAX_FRAMES`].
     pub player_queue_max_frames: usize,
+    /// How far behind the live edge a player may fall: the stream's shared window keeps messages
+    /// for this long (besides the byte and frame bounds, twice the per-player ones), and a player
+    /// whose unread messages are older than that leaves the window, is counted as dropping them
+    /// and restarts at the live edge (video from the next keyframe). It also bounds the memory a
+    /// watched stream keeps: about this long of its bitrate. Default [`DEFAULT_PLAYER_MAX_DELAY`].
+    pub player_max_delay: Duration,
     /// A player that stays behind for longer than this is closed
     /// ([`SubscriberClosed::TooSlow`](crate::hub::SubscriberClosed::TooSlow)).
     /// Default [`DEFAULT_SLOW_PLAYER_TIMEOUT`].
@@ -56,6 +64,7 @@ impl Default for HubConfig {
             gop_cache_max_bytes: DEFAULT_GOP_CACHE_MAX_BYTES,
             player_queue_max_bytes: DEFAULT_PLAYER_QUEUE_MAX_BYTES,
             player_queue_max_frames: DEFAULT_PLAYER_QUEUE_MAX_FRAMES,
+            player_max_delay: DEFAULT_PLAYER_MAX_DELAY,
             slow_player_timeout: DEFAULT_SLOW_PLAYER_TIMEOUT,
         }
     }
@@ -68,6 +77,7 @@ impl HubConfig {
         self.gop_cache_max_bytes = self.gop_cache_max_bytes.max(1);
         self.player_queue_max_bytes = self.player_queue_max_bytes.max(1);
         self.player_queue_max_frames = self.player_queue_max_frames.max(1);
+        self.player_max_delay = self.player_max_delay.max(Duration::from_millis(1));
         self
     }
 
@@ -96,6 +106,7 @@ mod tests {
         assert_eq!(c.player_queue_max_bytes, 4 << 20);
         assert_eq!(c.player_queue_max_frames, 1024);
         assert_eq!(c.slow_player_timeout, Duration::from_secs(10));
+        assert_eq!(c.player_max_delay, Duration::from_secs(5));
         assert_eq!(c.window_frames(), 2048);
         assert_eq!(c.window_bytes(), 8 << 20);
     }

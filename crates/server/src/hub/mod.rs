@@ -53,6 +53,8 @@
 //! **Bounds.** The window holds at least the last 2x the per-player bound (`player_queue_max_frames`
 //! / `player_queue_max_bytes`) and at most that plus one segment (64 messages or 1/8 of the byte
 //! budget, plus one message), evicting whole segments; a player within 2x its bound is never evicted.
+//! It also keeps nothing older than `player_max_delay` (5 s by default, so a 2 Mbps stream keeps
+//! about 1.3 MB however long it runs): a player further behind than that leaves the window.
 //! Players hold only a weak reference between reads, so a player that stops reading keeps no
 //! payload alive. The memory of one stream is at most the window plus the GOP cache
 //! (`gop_cache_max_*`; payloads are shared between them): about 9 + 8 MiB with the defaults,

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -154,7 +154,8 @@ impl Cursor {
 ///
 /// A segment is closed when its 64 slots are full or it holds `max_bytes / 8` payload bytes, so
 /// one segment never holds much of the byte budget. The front segment is evicted once the
-/// segments after it alone hold more than `max_frames` entries or `max_bytes` bytes. Hence a
+/// segments after it alone hold more than `max_frames` entries or `max_bytes` bytes, or (with
+/// [`RingWriter::with_max_age`]) once they start with an entry older than the age bound. Hence a
 /// cursor at most `max_frames` entries and `max_bytes` bytes behind the head is never evicted,
 /// and the window holds at most `max_frames + 64` entries and about `max_bytes * 9 / 8` bytes
 /// (plus one message).
@@ -167,6 +168,8 @@ pub(crate) struct RingWriter {
     cum: u64,
     max_frames: u64,
     max_bytes: u64,
+    /// Entries older than this (by write time) are evicted, whole segments at a time.
+    max_age: Duration,
     segment_max_bytes: u64,
 }
 
@@ -182,8 +185,17 @@ impl RingWriter {
             cum: 0,
             max_frames,
             max_bytes,
+            max_age: Duration::MAX,
             segment_max_bytes: (max_bytes / 8).max(1),
         }
+    }
+
+    /// Also evict by age: the front segment goes once the segment after it starts with an entry
+    /// written more than `max_age` before the newest one, so a cursor whose unread entries are all
+    /// younger than `max_age` is never evicted.
+    pub(crate) fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// Append one entry; returns the new (head sequence number, cumulative bytes).
@@ -211,15 +223,20 @@ impl RingWriter {
         self.head_len += 1;
         self.next_seq += 1;
         self.cum = cum_end;
-        self.evict();
+        self.evict(at);
         (self.next_seq, self.cum)
     }
 
-    fn evict(&mut self) {
+    fn evict(&mut self, now: Instant) {
         while let Some(second) = self.segments.get(1) {
             let rest_frames = self.next_seq - second.base_seq;
             let rest_bytes = self.cum - second.base_cum;
-            if rest_frames <= self.max_frames && rest_bytes <= self.max_bytes {
+            let too_old = second
+                .slots
+                .first()
+                .and_then(OnceLock::get)
+                .is_some_and(|s| now.saturating_duration_since(s.at) > self.max_age);
+            if rest_frames <= self.max_frames && rest_bytes <= self.max_bytes && !too_old {
                 break;
             }
             self.segments.pop_front();
@@ -278,6 +295,33 @@ mod tests {
         let mut seqs = Vec::new();
         c.drain(|seq, _| seqs.push(seq))?;
         Ok(seqs)
+    }
+
+    #[test]
+    fn window_is_bounded_by_age() {
+        let mut w = RingWriter::new(1 << 20, 1 << 30).with_max_age(Duration::from_secs(5));
+        let mut old = w.cursor_at_head();
+        let t0 = Instant::now();
+        // Two full segments written at t0, then one entry per second.
+        for _ in 0..(SEGMENT_LEN * 2) {
+            w.push(frame(1), t0);
+        }
+        let mut young = w.cursor_at_head();
+        for s in 1..=5 {
+            w.push(frame(1), t0 + Duration::from_secs(s));
+        }
+        // The newest entry is 5 s after t0: nothing is older than the bound yet.
+        assert_eq!(w.retained_frames(), SEGMENT_LEN as u64 * 2 + 5);
+        w.push(frame(1), t0 + Duration::from_secs(6));
+        // The second segment starts with an entry 6 s old, so the first goes; the third starts
+        // 5 s back, so the second (the one before it) stays: eviction is by whole segments.
+        assert_eq!(w.retained_frames(), SEGMENT_LEN as u64 + 6);
+        assert_eq!(read_all(&mut old), Err(Overrun));
+        assert_eq!(read_all(&mut young).unwrap().len(), 6);
+        // One second later the third segment starts 6 s back too: only it is left.
+        w.push(frame(1), t0 + Duration::from_secs(7));
+        assert_eq!(w.retained_frames(), 7);
+        assert_eq!(read_all(&mut young).unwrap().len(), 1);
     }
 
     #[test]

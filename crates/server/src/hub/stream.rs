@@ -72,7 +72,8 @@ impl StreamState {
                 config.gop_cache_max_frames,
                 config.gop_cache_max_bytes,
             ),
-            ring: RingWriter::new(config.window_frames(), config.window_bytes()),
+            ring: RingWriter::new(config.window_frames(), config.window_bytes())
+                .with_max_age(config.player_max_delay),
         }
     }
 
