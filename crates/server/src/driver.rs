@@ -385,34 +385,48 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
 
 /// Write everything the session has queued (and what a sink left), waiting for room in the
 /// socket at most `timeout` in all.
+///
+/// Almost always the socket takes everything at once, so that is tried first without building a
+/// future; the waiting part is boxed on its own (only while a player's socket is full), which
+/// keeps every connection's long-lived task smaller.
 async fn flush_direct(sh: &Shared, timeout: Duration) -> Result<(), CloseReason> {
-    let mut deadline = None;
+    if try_flush_direct(sh)? {
+        return Ok(());
+    }
+    Box::pin(wait_flush_direct(sh, timeout)).await
+}
+
+/// The waiting part of [`flush_direct`].
+async fn wait_flush_direct(sh: &Shared, timeout: Duration) -> Result<(), CloseReason> {
+    let at = tokio::time::Instant::now() + timeout;
     loop {
-        {
-            let mut guard = sh.lock();
-            let conn = &mut *guard;
-            if let Some(e) = conn.write_error.take() {
-                return Err(CloseReason::Io(e));
-            }
-            conn.session.drain_transmit(&mut conn.out);
-            match try_write_out(&sh.writer, &mut conn.out) {
-                Ok(n) => conn.bytes_out += n as u64,
-                Err(e) => {
-                    conn.out.clear();
-                    return Err(CloseReason::Io(e));
-                }
-            }
-            if conn.out.is_empty() {
-                return Ok(());
-            }
-        }
-        let at = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
         match tokio::time::timeout_at(at, sh.writer.writable()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(CloseReason::Io(e)),
             Err(_) => return Err(CloseReason::WriteStalled),
         }
+        if try_flush_direct(sh)? {
+            return Ok(());
+        }
     }
+}
+
+/// One non-blocking attempt at [`flush_direct`]: `Ok(true)` once nothing is left to write.
+fn try_flush_direct(sh: &Shared) -> Result<bool, CloseReason> {
+    let mut guard = sh.lock();
+    let conn = &mut *guard;
+    if let Some(e) = conn.write_error.take() {
+        return Err(CloseReason::Io(e));
+    }
+    conn.session.drain_transmit(&mut conn.out);
+    match try_write_out(&sh.writer, &mut conn.out) {
+        Ok(n) => conn.bytes_out += n as u64,
+        Err(e) => {
+            conn.out.clear();
+            return Err(CloseReason::Io(e));
+        }
+    }
+    Ok(conn.out.is_empty())
 }
 
 /// Write as much of `out` as the socket takes now, without waiting; drops what was written from
@@ -458,18 +472,16 @@ fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<us
             break;
         }
     }
-    if out.is_empty() && out.capacity() > OUT_KEEP {
-        // A burst (the GOP sent to a new player) grew the list: do not keep it for life.
-        out.shrink_to(OUT_KEEP);
+    if out.is_empty() {
+        // Between writes a player holds no list: 1000 idle lists would cost more memory than
+        // allocating one per write costs time.
+        *out = Vec::new();
     }
     Ok(total)
 }
 
-/// Entries of a connection's output list kept across writes; more is released after a burst.
-const OUT_KEEP: usize = 16;
-
 /// Hub events a player's delivery list keeps across deliveries; more is released after a burst.
-const PENDING_KEEP: usize = 16;
+const PENDING_KEEP: usize = 4;
 
 /// One non-blocking vectored send. It goes to the socket first, without tokio's readiness check
 /// (one cache line less to load per player and write on the fan-out path); only when the socket

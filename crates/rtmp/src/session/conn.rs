@@ -370,11 +370,17 @@ impl Conn {
             out.extend(self.take_encrypted());
             return;
         }
-        out.extend(self.out.drain(..));
-        if self.out.capacity() > OUT_QUEUE_KEEP {
-            // A burst (a GOP sent to a new player) grew the queue: give the memory back rather
-            // than keep it for the connection's whole life.
-            self.out.shrink_to(OUT_QUEUE_KEEP);
+        if out.is_empty() {
+            // Hand the queue over whole (no copy), leaving an empty one without memory: between
+            // writes an idle connection (a player) then holds no queue at all.
+            *out = Vec::from(std::mem::take(&mut self.out));
+        } else {
+            out.extend(self.out.drain(..));
+            if self.out.capacity() > OUT_QUEUE_KEEP {
+                // A burst (a GOP sent to a new player) grew the queue: give the memory back
+                // rather than keep it for the connection's whole life.
+                self.out.shrink_to(OUT_QUEUE_KEEP);
+            }
         }
         if !self.scratch.is_empty() {
             out.push(self.scratch.split().freeze());
