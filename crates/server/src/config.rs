@@ -61,6 +61,11 @@ pub struct ServerSection {
     /// instead of waking each player's task per batch (TLS, RTMPT and proxied-with-prefix
     /// connections always use their own task). Default true.
     pub direct_write: bool,
+    /// A plain-TCP publisher whose streams have no players is read at most once per this many
+    /// milliseconds (unless a read fills the buffer): fewer, larger reads and wake-ups, as nobody
+    /// is waiting for the data (it still reaches the GOP cache). The first player to arrive may
+    /// see the stream this much late at first. 0 = read as soon as data arrives. Default 100.
+    pub unwatched_read_ms: u64,
 }
 
 impl Default for ServerSection {
@@ -75,6 +80,7 @@ impl Default for ServerSection {
             max_connections: 10_000,
             fanout_batch_ms: 40,
             direct_write: true,
+            unwatched_read_ms: 100,
         }
     }
 }

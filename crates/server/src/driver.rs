@@ -105,6 +105,10 @@ struct LoopState {
     write_timeout: Duration,
     batch_window: Duration,
     batch_deadline: Option<tokio::time::Instant>,
+    /// `unwatched_read_ms`: how long a publisher without players waits between reads.
+    unwatched_read: Duration,
+    /// No read before this instant (set after a read by a publisher without players).
+    read_gate: Option<tokio::time::Instant>,
     started: Instant,
     last_rx: Instant,
     last_ping: Instant,
@@ -126,6 +130,8 @@ impl LoopState {
                 .max(Duration::from_secs(5)),
             batch_window: Duration::from_millis(settings.fanout_batch_ms),
             batch_deadline: None,
+            unwatched_read: Duration::from_millis(settings.unwatched_read_ms),
+            read_gate: None,
             started: Instant::now(),
             last_rx: Instant::now(),
             last_ping: Instant::now(),
@@ -334,7 +340,10 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             Some(m) = recv_so(&mut so_rx) => {
                 sh.lock().send_shared_object(&m, false);
             }
-            r = rd.readable() => {
+            _ = sleep_until_opt(lp.read_gate), if lp.read_gate.is_some() => {
+                lp.read_gate = None;
+            }
+            r = rd.readable(), if lp.read_gate.is_none() => {
                 if let Err(e) = r {
                     return CloseReason::Io(e);
                 }
@@ -343,7 +352,20 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     conn.reserve_read(lp.read_size);
                     let after = match rd.try_read_buf(conn.session.recv_buffer()) {
                         Ok(0) => return CloseReason::PeerClosed,
-                        Ok(n) => conn.after_read(n, &mut lp),
+                        Ok(n) => {
+                            let filled = n >= lp.read_size;
+                            let after = conn.after_read(n, &mut lp);
+                            // A publisher nobody watches is read in larger, rarer gulps,
+                            // unless it sends faster than one buffer per gap.
+                            if !filled
+                                && !lp.unwatched_read.is_zero()
+                                && conn.is_unwatched_publisher()
+                            {
+                                lp.read_gate =
+                                    Some(tokio::time::Instant::now() + lp.unwatched_read);
+                            }
+                            after
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => AfterRead::Go,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => AfterRead::Go,
                         Err(e) => return CloseReason::Io(e),
@@ -703,7 +725,8 @@ impl Connection {
             return AfterRead::FlushClose(CloseReason::Protocol(e.to_string()));
         }
         let closing = self.drain_session_events();
-        if lp.batch_window.is_zero() || closing.is_some() {
+        if lp.batch_window.is_zero() || closing.is_some() || self.is_unwatched_publisher() {
+            // Nobody to batch for when no player watches: hand frames on at once (no timer).
             self.flush_batches();
         } else if !self.has_batched() {
             lp.batch_deadline = None;
@@ -735,6 +758,17 @@ impl Connection {
             self.session.send_ping(ms);
         }
         None
+    }
+
+    /// This connection publishes and none of its streams has a player (it plays nothing
+    /// itself either): its data can wait (see `unwatched_read_ms`).
+    fn is_unwatched_publisher(&self) -> bool {
+        !self.publishers.is_empty()
+            && self.players.is_empty()
+            && self
+                .publishers
+                .values()
+                .all(|p| p.publisher.player_count() == 0)
     }
 
     fn has_batched(&self) -> bool {
