@@ -28,6 +28,7 @@
 //! let body = amf0_encode_all(&["createStream".into(), 2.0.into(), Amf0Value::Null]);
 //! assert_eq!(amf0_decode_all(&body).unwrap()[0].as_str(), Some("createStream"));
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod amf0;
 pub mod amf3;

@@ -1,6 +1,7 @@
 //! `sluice`: the RTMP server, client and toolkit in one binary.
 //!
 //! `sluice` alone is `sluice serve` with the embedded defaults (RTMP on 0.0.0.0:1935).
+#![forbid(unsafe_code)]
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};

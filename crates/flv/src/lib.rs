@@ -57,6 +57,7 @@
 //! assert_eq!(info.codec.to_string(), "h264");
 //! # Ok::<(), sluice_flv::FlvError>(())
 //! ```
+#![forbid(unsafe_code)]
 
 mod codes;
 mod read;

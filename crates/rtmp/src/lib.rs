@@ -41,6 +41,7 @@
 //! Limits on everything the peer controls live in [`chunk::ChunkLimits`],
 //! [`sluice_amf::AmfLimits`], [`message::AggregateLimits`], [`message::SharedObjectLimits`] and
 //! [`session::ServerConfig`]; each has documented defaults and a typed error when exceeded.
+#![forbid(unsafe_code)]
 
 #[doc(hidden)]
 pub mod check;

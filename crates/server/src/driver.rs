@@ -109,6 +109,10 @@ struct LoopState {
     unwatched_read: Duration,
     /// No read before this instant (set after a read by a publisher without players).
     read_gate: Option<tokio::time::Instant>,
+    /// The socket's receive low watermark is raised (see [`UNWATCHED_LOW_WATERMARK`]).
+    low_watermark: bool,
+    /// Setting the low watermark failed once: do without it on this connection.
+    no_low_watermark: bool,
     started: Instant,
     last_rx: Instant,
     last_ping: Instant,
@@ -132,6 +136,8 @@ impl LoopState {
             batch_deadline: None,
             unwatched_read: Duration::from_millis(settings.unwatched_read_ms),
             read_gate: None,
+            low_watermark: false,
+            no_low_watermark: false,
             started: Instant::now(),
             last_rx: Instant::now(),
             last_ping: Instant::now(),
@@ -341,7 +347,9 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                 sh.lock().send_shared_object(&m, false);
             }
             _ = sleep_until_opt(lp.read_gate), if lp.read_gate.is_some() => {
+                // Time to read what came meanwhile: readable as soon as anything is there.
                 lp.read_gate = None;
+                set_low_watermark(rd, &mut lp, false);
             }
             r = rd.readable(), if lp.read_gate.is_none() => {
                 if let Err(e) = r {
@@ -361,8 +369,10 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                                 && !lp.unwatched_read.is_zero()
                                 && conn.is_unwatched_publisher()
                             {
-                                lp.read_gate =
-                                    Some(tokio::time::Instant::now() + lp.unwatched_read);
+                                lp.read_gate = Some(next_read_slot(lp.unwatched_read));
+                                set_low_watermark(rd, &mut lp, true);
+                            } else {
+                                set_low_watermark(rd, &mut lp, false);
                             }
                             after
                         }
@@ -403,6 +413,52 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             }
         }
     }
+}
+
+/// The receive low watermark of a publisher nobody watches, between its reads: below this
+/// many buffered bytes its socket does not wake the reactor (see [`crate::sockopt`]), so the
+/// timer of `unwatched_read_ms` is what wakes it. A faster publisher reaches it first and is read
+/// at once. The kernel caps it at half the receive buffer.
+const UNWATCHED_LOW_WATERMARK: u32 = 64 * 1024;
+
+/// Raise (`high`) or restore the socket's receive low watermark, if not already so. A failure
+/// (not expected on Linux TCP sockets) is logged once and the connection goes on without it.
+fn set_low_watermark(rd: &OwnedReadHalf, lp: &mut LoopState, high: bool) {
+    if lp.low_watermark == high || lp.no_low_watermark {
+        return;
+    }
+    let tcp: &tokio::net::TcpStream = rd.as_ref();
+    let bytes = if high { UNWATCHED_LOW_WATERMARK } else { 1 };
+    match crate::sockopt::set_recv_low_watermark(tcp, bytes) {
+        Ok(()) => lp.low_watermark = high,
+        Err(e) => {
+            debug!(error = %e, "SO_RCVLOWAT refused; unwatched reads wake on every segment");
+            lp.no_low_watermark = true;
+            lp.low_watermark = false;
+        }
+    }
+}
+
+/// When a publisher nobody watches reads next: at least half of `period` from now, on a grid of
+/// `period` shared by every connection, so that their timers fire together (one reactor turn
+/// for all of them) instead of spread over the period.
+fn next_read_slot(period: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    grid_slot(epoch, tokio::time::Instant::now(), period)
+}
+
+/// The first multiple of `period` after `epoch` that is at least `period / 2` after `now`.
+fn grid_slot(
+    epoch: tokio::time::Instant,
+    now: tokio::time::Instant,
+    period: Duration,
+) -> tokio::time::Instant {
+    let p = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+    let earliest = (now + period / 2).saturating_duration_since(epoch);
+    let earliest_ms = u64::try_from(earliest.as_millis()).unwrap_or(u64::MAX);
+    let slots = earliest_ms / p + 1;
+    epoch + Duration::from_millis(slots.saturating_mul(p))
 }
 
 /// Write everything the session has queued (and what a sink left), waiting for room in the
@@ -1299,6 +1355,26 @@ where
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn read_slots_are_shared_and_at_least_half_a_period_away() {
+        let epoch = tokio::time::Instant::now();
+        let ms = Duration::from_millis;
+        let p = ms(100);
+        // From 0-49 ms after a slot the next one is taken; from 50 ms on, the one after.
+        assert_eq!(grid_slot(epoch, epoch, p), epoch + ms(100));
+        assert_eq!(grid_slot(epoch, epoch + ms(49), p), epoch + ms(100));
+        assert_eq!(grid_slot(epoch, epoch + ms(50), p), epoch + ms(200));
+        assert_eq!(grid_slot(epoch, epoch + ms(120), p), epoch + ms(200));
+        assert_eq!(grid_slot(epoch, epoch + ms(151), p), epoch + ms(300));
+        // Two connections reading at different times in the same half-period share the slot.
+        assert_eq!(
+            grid_slot(epoch, epoch + ms(1_010), p),
+            grid_slot(epoch, epoch + ms(1_040), p)
+        );
+        // A period under 1 ms is treated as 1 ms.
+        assert_eq!(grid_slot(epoch, epoch, Duration::ZERO), epoch + ms(1));
+    }
 
     #[test]
     fn split_query_and_app_key() {

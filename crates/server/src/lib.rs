@@ -10,7 +10,8 @@
 //!   operations and hub events to player messages, batched vectored writes;
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
-//! - [`config`]: settings with documented defaults, TOML and environment overrides.
+//! - [`config`]: settings with documented defaults, TOML and environment overrides;
+//! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
 pub mod config;
 pub mod driver;
@@ -20,6 +21,7 @@ pub mod proxy;
 pub mod rtmpt;
 pub mod server;
 pub mod shared_objects;
+mod sockopt;
 pub mod timestamps;
 pub mod tls;
 

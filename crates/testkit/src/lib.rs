@@ -22,6 +22,7 @@
 //! Every process a helper starts is owned by a [`ChildGuard`]; every port is
 //! ephemeral; every temporary file lives in a [`tempfile::TempDir`] that is
 //! removed on drop.
+#![forbid(unsafe_code)]
 
 pub mod fixture;
 pub mod net;
