@@ -124,6 +124,9 @@ impl Default for LimitsSection {
 pub struct HubSection {
     /// Keep the latest GOP so new players start at once on a keyframe. Default true.
     pub gop_cache: bool,
+    /// Keep the GOP of streams that have no player too (false: only while watched, so an
+    /// ingest server holds no media for unwatched streams). Default true.
+    pub gop_cache_unwatched: bool,
     /// Most frames in the GOP cache.
     pub gop_cache_max_frames: usize,
     /// Most bytes in the GOP cache.
@@ -144,6 +147,7 @@ impl Default for HubSection {
         let h = HubConfig::default();
         HubSection {
             gop_cache: h.gop_cache,
+            gop_cache_unwatched: h.gop_cache_unwatched,
             gop_cache_max_frames: h.gop_cache_max_frames,
             gop_cache_max_bytes: h.gop_cache_max_bytes,
             player_queue_max_bytes: h.player_queue_max_bytes,
@@ -385,6 +389,7 @@ impl Settings {
     pub fn hub_config(&self) -> HubConfig {
         HubConfig {
             gop_cache: self.hub.gop_cache,
+            gop_cache_unwatched: self.hub.gop_cache_unwatched,
             gop_cache_max_frames: self.hub.gop_cache_max_frames,
             gop_cache_max_bytes: self.hub.gop_cache_max_bytes,
             player_queue_max_bytes: self.hub.player_queue_max_bytes,

@@ -371,6 +371,9 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                             {
                                 lp.read_gate = Some(next_read_slot(lp.unwatched_read));
                                 set_low_watermark(rd, &mut lp, true);
+                                // Nothing to keep between gulps: 200 idle 64 KiB buffers
+                                // would outweigh everything else an ingest server holds.
+                                conn.session.release_idle_memory();
                             } else {
                                 set_low_watermark(rd, &mut lp, false);
                             }

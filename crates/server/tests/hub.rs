@@ -158,6 +158,49 @@ async fn gop_cache_off_holds_video_until_keyframe() {
 }
 
 #[tokio::test]
+async fn gop_cache_unwatched_off_caches_only_while_watched() {
+    let hub = Hub::new(HubConfig {
+        gop_cache_unwatched: false,
+        ..HubConfig::default()
+    });
+    let publisher = hub.publish("live", "s", peer(1)).unwrap();
+    // Nobody watches: only the sequence headers are kept.
+    publisher.send_many([vseq(), aseq(), key(0), audio(0), inter(33)]);
+    let mut first = hub.subscribe("live", "s", peer(2));
+    assert_eq!(
+        drain(&mut first),
+        vec![PlayerEvent::Publish, f(vseq()), f(aseq())]
+    );
+    // Watched: video from the next keyframe, and the GOP is cached again from there.
+    publisher.send_many([inter(66), audio(70), key(100), audio(110), inter(133)]);
+    assert_eq!(
+        drain(&mut first),
+        vec![f(audio(70)), f(key(100)), f(audio(110)), f(inter(133))]
+    );
+    let mut second = hub.subscribe("live", "s", peer(3));
+    assert_eq!(
+        drain(&mut second),
+        vec![
+            PlayerEvent::Publish,
+            f(vseq()),
+            f(aseq()),
+            f(key(100)),
+            f(audio(110)),
+            f(inter(133)),
+        ]
+    );
+    // Everyone left: the next frame drops the GOP, so a newcomer waits for a keyframe again.
+    drop(first);
+    drop(second);
+    publisher.send(inter(166));
+    let mut third = hub.subscribe("live", "s", peer(4));
+    assert_eq!(
+        drain(&mut third),
+        vec![PlayerEvent::Publish, f(vseq()), f(aseq())]
+    );
+}
+
+#[tokio::test]
 async fn second_publisher_refused_while_first_continues() {
     let hub = Hub::default();
     let first = hub.publish("live", "s", peer(1)).unwrap();

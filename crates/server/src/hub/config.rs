@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Default for [`HubConfig::gop_cache`]: the GOP cache is on.
 pub const DEFAULT_GOP_CACHE: bool = true;
+/// Default for [`HubConfig::gop_cache_unwatched`]: streams nobody watches keep their GOP too.
+pub const DEFAULT_GOP_CACHE_UNWATCHED: bool = true;
 /// Default for [`HubConfig::gop_cache_max_frames`]: 1024 frames (audio, video and data together), about
 /// 10 s of 30 fps video with 48 kHz AAC.
 pub const DEFAULT_GOP_CACHE_MAX_FRAMES: usize = 1024;
@@ -33,6 +35,12 @@ pub struct HubConfig {
     /// Keep the current group of pictures (from the latest video keyframe) so a new player starts at
     /// once on a keyframe. Default [`DEFAULT_GOP_CACHE`].
     pub gop_cache: bool,
+    /// Keep the GOP cache of streams that have no player, so that their first player starts at
+    /// once too. `false` caches a stream's GOP only while it has players (from the next keyframe
+    /// on) and drops it when the last one leaves: an ingest server with many unwatched streams
+    /// then holds no media for them, and the first player of a stream starts at its next
+    /// keyframe (later ones at once). Default [`DEFAULT_GOP_CACHE_UNWATCHED`].
+    pub gop_cache_unwatched: bool,
     /// Most messages (audio, video and data) held in one stream's GOP cache; a GOP longer than this
     /// is not cached (see [`crate::hub`]). Default [`DEFAULT_GOP_CACHE_MAX_FRAMES`].
     pub gop_cache_max_frames: usize,
@@ -60,6 +68,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             gop_cache: DEFAULT_GOP_CACHE,
+            gop_cache_unwatched: DEFAULT_GOP_CACHE_UNWATCHED,
             gop_cache_max_frames: DEFAULT_GOP_CACHE_MAX_FRAMES,
             gop_cache_max_bytes: DEFAULT_GOP_CACHE_MAX_BYTES,
             player_queue_max_bytes: DEFAULT_PLAYER_QUEUE_MAX_BYTES,
@@ -101,6 +110,7 @@ mod tests {
     fn defaults_are_documented_values() {
         let c = HubConfig::default();
         assert!(c.gop_cache);
+        assert!(c.gop_cache_unwatched);
         assert_eq!(c.gop_cache_max_frames, 1024);
         assert_eq!(c.gop_cache_max_bytes, 8 << 20);
         assert_eq!(c.player_queue_max_bytes, 4 << 20);

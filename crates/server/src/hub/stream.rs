@@ -43,6 +43,8 @@ pub(crate) struct StreamState {
     metadata: Option<Bytes>,
     video_seq: Option<MediaFrame>,
     audio_seq: Option<MediaFrame>,
+    /// `gop_cache_unwatched`: keep the GOP while the stream has no player.
+    gop_unwatched: bool,
     gop: GopCache,
     ring: RingWriter,
 }
@@ -67,6 +69,7 @@ impl StreamState {
             metadata: None,
             video_seq: None,
             audio_seq: None,
+            gop_unwatched: config.gop_cache_unwatched,
             gop: GopCache::new(
                 config.gop_cache,
                 config.gop_cache_max_frames,
@@ -286,9 +289,17 @@ impl Stream {
             if self.subscribers.load(Ordering::Acquire) == 0 {
                 // Nobody to deliver to: only the caches (sequence headers, GOP) matter, and a
                 // player that joins later starts from them and a cursor at the head. Keeping the
-                // window empty bounds an unwatched stream's memory by its GOP cache.
-                for frame in frames {
-                    st.cache_frame(&frame);
+                // window empty bounds an unwatched stream's memory by its GOP cache, and without
+                // `gop_cache_unwatched` by its sequence headers alone.
+                if st.gop_unwatched {
+                    for frame in frames {
+                        st.cache_frame(&frame);
+                    }
+                } else {
+                    st.gop.reset();
+                    for frame in frames.into_iter().filter(MediaFrame::is_sequence_header) {
+                        st.cache_frame(&frame);
+                    }
                 }
                 st.ring.trim_to_head();
                 return;
