@@ -8,8 +8,12 @@
 #
 # Usage: bench/fanout.sh [--players N] [--duration S] [--ingest M] [--record] [--only sluice|nginx]
 #   --record   append the result table, with date and command, to docs/PERFORMANCE.md
-# Environment: SLUICE_BENCH_EXTRA_ENV="SLUICE_SERVER_FANOUT_BATCH_MS=0" adds a Sluice variant
-#   labelled "sluice-lowlat" (the documented low-latency setting).
+# Besides the defaults ("sluice"), two documented Sluice settings are measured:
+#   "sluice-lowlat" (fan-out) with SLUICE_BENCH_LOWLAT_ENV, default "SLUICE_SERVER_FANOUT_BATCH_MS=0"
+#     (every audio frame written at once; video is never held back, in any setting);
+#   "sluice-ingest" (ingest) with SLUICE_BENCH_INGEST_ENV, default
+#     "SLUICE_HUB_GOP_CACHE_UNWATCHED=false" (no GOP kept for streams nobody watches).
+#   Set either to "none" to skip that variant. (SLUICE_BENCH_EXTRA_ENV is the old name of the first.)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -150,16 +154,23 @@ CONF
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+LOWLAT_ENV="${SLUICE_BENCH_LOWLAT_ENV:-${SLUICE_BENCH_EXTRA_ENV:-SLUICE_SERVER_FANOUT_BATCH_MS=0}}"
+INGEST_ENV="${SLUICE_BENCH_INGEST_ENV:-SLUICE_HUB_GOP_CACHE_UNWATCHED=false}"
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 LABELS=()
 for mode in fanout ingest; do
     if [ -z "$ONLY" ] || [ "$ONLY" = sluice ]; then
         echo "== sluice ($mode)"
         start_sluice sluice; run_case sluice "$mode" "$SPORT" "$SPID"; stop "$SPID"
-        if [ -n "${SLUICE_BENCH_EXTRA_ENV:-}" ] && [ "$mode" = fanout ]; then
-            echo "== sluice-lowlat ($mode: $SLUICE_BENCH_EXTRA_ENV)"
+        if [ "$LOWLAT_ENV" != none ] && [ "$mode" = fanout ]; then
+            echo "== sluice-lowlat ($mode: $LOWLAT_ENV)"
             # shellcheck disable=SC2086
-            start_sluice sluice-lowlat $SLUICE_BENCH_EXTRA_ENV; run_case sluice-lowlat "$mode" "$SPORT" "$SPID"; stop "$SPID"
+            start_sluice sluice-lowlat $LOWLAT_ENV; run_case sluice-lowlat "$mode" "$SPORT" "$SPID"; stop "$SPID"
+        fi
+        if [ "$INGEST_ENV" != none ] && [ "$mode" = ingest ]; then
+            echo "== sluice-ingest ($mode: $INGEST_ENV)"
+            # shellcheck disable=SC2086
+            start_sluice sluice-ingest $INGEST_ENV; run_case sluice-ingest "$mode" "$SPORT" "$SPID"; stop "$SPID"
         fi
     fi
     if [ -z "$ONLY" ] || [ "$ONLY" = nginx ]; then
@@ -197,7 +208,7 @@ def fmt(v):
     if v is None: return "-"
     if isinstance(v, float): return f"{v:.1f}"
     return str(v)
-labels = [l for l in ("sluice", "sluice-lowlat", "nginx") if load(l, "fanout") or load(l, "ingest")]
+labels = [l for l in ("sluice", "sluice-lowlat", "sluice-ingest", "nginx") if load(l, "fanout") or load(l, "ingest")]
 for mode, title in (("fanout", f"Fan-out: 1 publisher x ~2 Mbps, {players} players, {duration} s"),
                     ("ingest", f"Ingest: {ingest} publishers x ~2 Mbps, {duration} s")):
     res = {l: load(l, mode) for l in labels}
@@ -219,23 +230,28 @@ for mode, title in (("fanout", f"Fan-out: 1 publisher x ~2 Mbps, {players} playe
         print(line + " |")
 # Targets (issue 5), checked on this run.
 s, n, ll = load("sluice", "fanout"), load("nginx", "fanout"), load("sluice-lowlat", "fanout")
-si, ni = load("sluice", "ingest"), load("nginx", "ingest")
+si, ni, sp = load("sluice", "ingest"), load("nginx", "ingest"), load("sluice-ingest", "ingest")
 checks = []
 if s and n:
     checks.append(("default: CPU <= 0.6 x nginx", s["server_cpu_percent"] <= 0.6 * n["server_cpu_percent"]))
     checks.append(("default: latency p99 <= nginx", (pct(s,"latency_ms","p99") or 1e9) <= (pct(n,"latency_ms","p99") or 0)))
     checks.append(("RSS <= 0.5 x nginx", s["server_rss_mib"] <= 0.5 * n["server_rss_mib"]))
-if ll and n:
-    checks.append(("low-latency: p99 <= 0.5 x nginx", (pct(ll,"latency_ms","p99") or 1e9) <= 0.5 * (pct(n,"latency_ms","p99") or 0)))
-    checks.append(("low-latency: CPU <= nginx", ll["server_cpu_percent"] <= n["server_cpu_percent"]))
+# Latency is measured on video frames, which no setting holds back (a batch ends at each one):
+# the defaults are checked against the low-latency targets too, next to the variant that also
+# writes every audio frame at once.
+for label, r in (("defaults", s), ("sluice-lowlat", ll)):
+    if r and n:
+        checks.append((f"low-latency ({label}): p99 <= 0.5 x nginx", (pct(r,"latency_ms","p99") or 1e9) <= 0.5 * (pct(n,"latency_ms","p99") or 0)))
+        checks.append((f"low-latency ({label}): CPU <= nginx", r["server_cpu_percent"] <= n["server_cpu_percent"]))
 if s:
     checks.append(("first frame p50 <= 30 ms", (pct(s,"first_frame_ms","p50") or 1e9) <= 30))
     checks.append(("every player >= 95% of published bitrate, none dropped",
                    s["failed"] == 0 and (br(s) or 0) >= 0.95 * ((s.get("bitrate_kbps") or {}).get("median") or 1e9)))
     checks.append(("bench drives the players without falling behind (its CPU < 90%)", s["cpu"]["percent_of_one_core"] < 90))
-if si and ni:
-    checks.append(("ingest: CPU <= 0.6 x nginx", si["server_cpu_percent"] <= 0.6 * ni["server_cpu_percent"]))
-    checks.append(("ingest: RSS <= nginx", si["server_rss_mib"] <= ni["server_rss_mib"]))
+for label, r in (("defaults", si), ("gop_cache_unwatched = false", sp)):
+    if r and ni:
+        checks.append((f"ingest ({label}): CPU <= 0.6 x nginx", r["server_cpu_percent"] <= 0.6 * ni["server_cpu_percent"]))
+        checks.append((f"ingest ({label}): RSS <= nginx", r["server_rss_mib"] <= ni["server_rss_mib"]))
 if checks:
     print("\n| target | met |\n|---|---|")
     for name, ok in checks:
@@ -247,7 +263,7 @@ if [ "$RECORD" = 1 ]; then
         echo
         echo "#### Fan-out and ingest, $(date -u +%Y-%m-%d) ($(nproc) vCPU, $(uname -r))"
         echo
-        echo "Command: \`bench/fanout.sh $ARGS\`${SLUICE_BENCH_EXTRA_ENV:+ with SLUICE_BENCH_EXTRA_ENV=\"$SLUICE_BENCH_EXTRA_ENV\"}"
+        echo "Command: \`bench/fanout.sh $ARGS\` (sluice-lowlat: \`$LOWLAT_ENV\`, sluice-ingest: \`$INGEST_ENV\`)"
         cat "$TABLE"
     } >>"$ROOT/docs/PERFORMANCE.md"
     echo "recorded in docs/PERFORMANCE.md"
