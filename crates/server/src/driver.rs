@@ -94,6 +94,9 @@ struct PlaySlot {
     pending: Vec<PlayerEvent>,
 }
 
+/// How often a connection checks its handshake and idle timeouts and pings an idle peer.
+const TICK: Duration = Duration::from_secs(1);
+
 /// The first read size of every connection (it doubles, up to 64 KiB, while reads fill it).
 const MIN_READ_SIZE: usize = 4096;
 
@@ -295,8 +298,11 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             }
         }
     });
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One timer for the once-a-second checks, the batch deadline and the read gate, re-armed
+    // to the earliest of them: one boxed `Sleep` per connection instead of an interval plus a
+    // fresh timer per deadline and loop turn.
+    let mut next_tick = tokio::time::Instant::now() + TICK;
+    let mut timer = Box::pin(tokio::time::sleep_until(next_tick));
     let mut so_rx = None;
     if !prefix.is_empty() {
         let after = {
@@ -338,6 +344,13 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
         if so_rx.is_none() {
             so_rx = sh.lock().so_rx.take();
         }
+        let wake_at = [lp.batch_deadline, lp.read_gate]
+            .into_iter()
+            .flatten()
+            .fold(next_tick, std::cmp::min);
+        if timer.deadline() != wake_at {
+            timer.as_mut().reset(wake_at);
+        }
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => {
@@ -346,10 +359,25 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             Some(m) = recv_so(&mut so_rx) => {
                 sh.lock().send_shared_object(&m, false);
             }
-            _ = sleep_until_opt(lp.read_gate), if lp.read_gate.is_some() => {
-                // Time to read what came meanwhile: readable as soon as anything is there.
-                lp.read_gate = None;
-                set_low_watermark(rd, &mut lp, false);
+            _ = timer.as_mut() => {
+                // Everything due by the deadline that fired is handled, so the timer is always
+                // re-armed later than it was (never polled again while already elapsed).
+                let now = tokio::time::Instant::now().max(timer.deadline());
+                if lp.read_gate.is_some_and(|at| at <= now) {
+                    // Time to read what came meanwhile: readable as soon as anything is there.
+                    lp.read_gate = None;
+                    set_low_watermark(rd, &mut lp, false);
+                }
+                if lp.batch_deadline.is_some_and(|at| at <= now) {
+                    lp.batch_deadline = None;
+                    sh.lock().flush_batches();
+                }
+                if next_tick <= now {
+                    next_tick = now + TICK;
+                    if let Some(r) = sh.lock().on_tick(&mut lp) {
+                        return r;
+                    }
+                }
             }
             r = rd.readable(), if lp.read_gate.is_none() => {
                 if let Err(e) = r {
@@ -395,10 +423,6 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     }
                 }
             }
-            _ = sleep_until_opt(lp.batch_deadline) => {
-                lp.batch_deadline = None;
-                sh.lock().flush_batches();
-            }
             _ = sh.wake.notified() => {
                 let mut conn = sh.lock();
                 for i in 0..conn.players.len() {
@@ -407,11 +431,6 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                 if let Some(closed) = conn.players.iter().find_map(|p| p.subscriber.closed_reason()) {
                     warn!(conn = conn.id, peer = %conn.peer, reason = %closed, "player closed by hub");
                     return CloseReason::TooSlow;
-                }
-            }
-            _ = tick.tick() => {
-                if let Some(r) = sh.lock().on_tick(&mut lp) {
-                    return r;
                 }
             }
         }

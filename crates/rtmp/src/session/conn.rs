@@ -135,7 +135,7 @@ impl Conn {
         &mut self.in_buf
     }
 
-    /// Free the input buffer and the output queue when they are empty (see
+    /// Free the input buffer, the output queue and the small-message buffer when they are empty (see
     /// `ServerSession::release_idle_memory`).
     pub(crate) fn release_idle_memory(&mut self) {
         if self.in_buf.is_empty() && self.in_buf.capacity() > 0 {
@@ -143,6 +143,9 @@ impl Conn {
         }
         if self.out.is_empty() && self.out.capacity() > 0 {
             self.out = VecDeque::new();
+        }
+        if self.scratch.is_empty() && self.scratch.capacity() > 0 {
+            self.scratch = BytesMut::new();
         }
     }
 
