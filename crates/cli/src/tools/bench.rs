@@ -14,7 +14,7 @@
 
 use super::progress::Progress;
 use super::publish::{open_flv, script_message};
-use super::stamp::{now_micros, read_stamp, stamp_video};
+use super::stamp::{now_micros, read_stamp, stamp_audio, stamp_video};
 use super::timemap::{Pacer, TimeMap};
 use super::{client_options, secs, Target, TransportArgs};
 use anyhow::Context as _;
@@ -190,8 +190,10 @@ pub struct BenchReport {
     pub bitrate_kbps: Option<BitrateReport>,
     /// Time from connection start to the first video frame (audio if no video).
     pub first_frame_ms: Option<Percentiles>,
-    /// Delivery latency (only with --publish).
+    /// Delivery latency of video frames (only with --publish).
     pub latency_ms: Option<Percentiles>,
+    /// Delivery latency of AAC audio frames (only with --publish).
+    pub audio_latency_ms: Option<Percentiles>,
     /// Error counts by kind.
     pub errors: BTreeMap<String, u32>,
     /// One message per error kind.
@@ -243,6 +245,7 @@ struct PlayerResult {
     bytes: u64,
     receive_time: Duration,
     latency: Samples,
+    audio_latency: Samples,
 }
 
 /// Counters shared with the progress line.
@@ -327,7 +330,13 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
                 }
                 true
             }
-            Ok(PlayEvent::Audio { .. }) => false,
+            Ok(PlayEvent::Audio { payload, .. }) => {
+                if let Some(sent) = read_stamp(&payload).filter(|&sent| sent >= live_from) {
+                    let us = now_micros().saturating_sub(sent);
+                    r.audio_latency.push(u32::try_from(us).unwrap_or(u32::MAX));
+                }
+                false
+            }
             Ok(PlayEvent::Eof(reason)) => {
                 fail(&mut r, "stream_ended", format!("stream ended: {reason:?}"));
                 break;
@@ -430,7 +439,9 @@ async fn run_publisher(
                     TagType::AUDIO | TagType::VIDEO => {
                         p.sleep_until(pacer.due(out, Instant::now())).await?;
                         if tag.tag_type == TagType::AUDIO {
-                            p.send_audio(ts, tag.data.clone()).await?;
+                            let data = stamp_audio(&tag.data, now_micros())
+                                .unwrap_or_else(|| tag.data.clone());
+                            p.send_audio(ts, data).await?;
                         } else {
                             let data = stamp_video(&tag.data, now_micros())
                                 .unwrap_or_else(|| tag.data.clone());
@@ -703,6 +714,7 @@ async fn bench(
     let mut rates = Vec::new();
     let mut ttff = Vec::new();
     let mut latency = Vec::new();
+    let mut audio_latency = Vec::new();
     let (mut connected, mut failed, mut receiving) = (0, 0, 0);
     for r in &results {
         connected += u32::from(r.connected);
@@ -724,6 +736,7 @@ async fn bench(
             ttff.push(us as f64 / 1000.0);
         }
         latency.extend(r.latency.v.iter().map(|&us| f64::from(us) / 1000.0));
+        audio_latency.extend(r.audio_latency.v.iter().map(|&us| f64::from(us) / 1000.0));
     }
     rates.sort_by(f64::total_cmp);
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
@@ -753,6 +766,7 @@ async fn bench(
         bitrate_kbps,
         first_frame_ms: percentiles(&mut ttff),
         latency_ms: percentiles(&mut latency),
+        audio_latency_ms: percentiles(&mut audio_latency),
         errors,
         error_examples: examples,
         publishers: pub_report,
@@ -809,6 +823,9 @@ pub fn render(r: &BenchReport) -> String {
             "- (needs --publish)".into()
         },
     );
+    if r.publishers.is_some() {
+        line("audio latency ms", fmt_pct(&r.audio_latency_ms));
+    }
     if let Some(p) = &r.publishers {
         line(
             "publishers",
@@ -908,6 +925,7 @@ mod tests {
             }),
             first_frame_ms: percentiles(&mut [5.0]),
             latency_ms: None,
+            audio_latency_ms: None,
             errors: BTreeMap::from([("no_media".to_owned(), 1)]),
             error_examples: BTreeMap::from([("no_media".to_owned(), "no frame".to_owned())]),
             publishers: None,

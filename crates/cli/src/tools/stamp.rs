@@ -16,6 +16,8 @@
 //!
 //! Only legacy AVC / HEVC NALU packets and Enhanced RTMP `avc1` / `hvc1` CodedFrames(X)
 //! single-track packets are stamped; other video is sent as is (latency is then not measured).
+//! AAC raw audio frames get the same 12 bytes (magic and time) appended without NAL framing
+//! ([`stamp_audio`]), so audio delivery latency is measured separately.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::OnceLock;
@@ -82,7 +84,24 @@ pub fn stamp_video(payload: &[u8], micros: u64) -> Option<Bytes> {
     Some(out.freeze())
 }
 
-/// The send time carried by a stamped video payload.
+/// `payload` with the 12-byte send-time trailer (magic and time, no NAL framing) appended, if it
+/// is an AAC raw frame (legacy audio tag, SoundFormat 10, AACPacketType 1); other audio is not
+/// stamped. An AAC raw data block ends with its END element, so a decoder stops before the
+/// trailer; the bench's own players only read it back.
+pub fn stamp_audio(payload: &[u8], micros: u64) -> Option<Bytes> {
+    match payload {
+        [b0, 1, ..] if b0 >> 4 == 10 => {
+            let mut out = BytesMut::with_capacity(payload.len() + 12);
+            out.put_slice(payload);
+            out.put_slice(MAGIC);
+            out.put_u64(micros);
+            Some(out.freeze())
+        }
+        _ => None,
+    }
+}
+
+/// The send time carried by a stamped video or audio payload.
 pub fn read_stamp(payload: &[u8]) -> Option<u64> {
     let start = payload.len().checked_sub(12)?;
     let tail = payload.get(start..)?;
@@ -133,6 +152,26 @@ mod tests {
         // Enhanced CodedFrames (1) avc1 with its 3-byte composition time.
         let ex = hx("91 61766331 000000 00000001 65");
         assert_eq!(read_stamp(&stamp_video(&ex, 10).unwrap()), Some(10));
+    }
+
+    #[test]
+    fn aac_raw_trailer_bytes_and_other_audio_left_alone() {
+        let raw = hx("af 01 2110");
+        let s = stamp_audio(&raw, 0x0102_0304_0506_0708).unwrap();
+        assert_eq!(
+            s.as_ref(),
+            hx("af 01 2110 534c4254 0102030405060708").as_slice()
+        );
+        assert_eq!(read_stamp(&s), Some(0x0102_0304_0506_0708));
+        for p in [
+            hx(""),
+            hx("af"),
+            hx("af 00 1210"),
+            hx("2f 01 00"),
+            hx("9f 01 00"),
+        ] {
+            assert!(stamp_audio(&p, 1).is_none(), "{p:02x?}");
+        }
     }
 
     #[test]
