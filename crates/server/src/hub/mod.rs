@@ -75,6 +75,9 @@
 //! **Caches.** A new sequence header replaces the cached one of its kind and is forwarded live; if it
 //! differs from the cached one (codec change), the GOP cache restarts at the next keyframe. Unpublish
 //! clears metadata, sequence headers and the GOP cache. Audio-only streams have no GOP cache.
+//! With `gop_cache_unwatched = false` a stream without players keeps only its sequence headers and
+//! metadata: the GOP cache restarts at the first keyframe after a player joins and is dropped when
+//! the last one leaves.
 //!
 //! **Registry** (`registry.rs`): streams by (app, stream name without query string), isolated per
 //! app, removed as soon as they have neither publisher nor players. Lock order: registry, then a
