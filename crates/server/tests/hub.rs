@@ -459,6 +459,37 @@ async fn player_out_of_window_resyncs_at_live_edge() {
 }
 
 #[tokio::test]
+async fn player_further_behind_than_max_delay_resyncs_at_live_edge() {
+    let hub = Hub::new(HubConfig {
+        player_max_delay: Duration::from_millis(50),
+        ..HubConfig::default()
+    });
+    let publisher = hub.publish("live", "s", peer(1)).unwrap();
+    publisher.send_many([vseq(), aseq(), key(0)]);
+    let mut sub = hub.subscribe("live", "s", peer(2));
+    assert_eq!(drain(&mut sub).len(), 4);
+    // Two full segments (64 messages each) the player does not read...
+    for i in 1..=128u32 {
+        publisher.send(audio(i));
+    }
+    // ...become older than the bound; what comes next evicts them (well within the byte and
+    // frame bounds, so only their age counts).
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    for i in 129..=200u32 {
+        publisher.send(audio(i));
+    }
+    let got = drain(&mut sub);
+    assert_eq!(got[..2], [f(vseq()), f(aseq())], "{got:?}");
+    assert!(
+        matches!(got.last(), Some(PlayerEvent::Dropped { frames }) if *frames >= 64),
+        "{got:?}"
+    );
+    // Back at the live edge: the next message arrives as usual.
+    publisher.send(audio(201));
+    assert_eq!(drain(&mut sub), vec![f(audio(201))]);
+}
+
+#[tokio::test]
 async fn resync_after_republish_reports_unpublish_and_publish() {
     let hub = Hub::new(HubConfig {
         player_queue_max_frames: 64,
