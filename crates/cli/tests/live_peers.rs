@@ -355,6 +355,77 @@ fn player_joining_mid_stream_starts_on_a_keyframe_near_zero() {
     publisher.wait_success(publish_budget(8));
 }
 
+/// With `gop_cache_unwatched = false` an unwatched stream keeps no GOP: a player's audio starts at
+/// once and its video at the next keyframe (the fixture has one a second), with timestamps that
+/// keep audio and video in step, so the first picture comes at most about a GOP after 0. The
+/// publisher was read in spaced gulps until then (`unwatched_read_ms`). ffmpeg's output starts on
+/// that keyframe too.
+#[test]
+fn without_an_unwatched_gop_cache_a_player_starts_at_the_next_keyframe() {
+    let opts = FixtureOpts::default().with_duration(Duration::from_secs(8));
+    let input = fixture(opts.clone());
+    let server = Sluice::start_with_env(&[("SLUICE_HUB_GOP_CACHE_UNWATCHED", "false")]);
+    let dir = temp_dir();
+
+    let mut publisher = publish(&input, &server.url("nogop"));
+    server.wait_log(&["publish", "stream=nogop"], Duration::from_secs(10));
+    thread::sleep(Duration::from_millis(3300));
+
+    let mut raw = RawClient::connect(server.addr(), |_| {});
+    raw.wait_connected();
+    raw.play("nogop");
+    let got = collect(&mut raw, Duration::from_secs(5), |c| {
+        c.video_frames().count() >= 25
+    });
+    drop(raw);
+    let frames: Vec<_> = got.video_frames().collect();
+    assert!(
+        frames.len() >= 25,
+        "only {} video frames in 5 s",
+        frames.len()
+    );
+    assert!(
+        got.media
+            .iter()
+            .find(|m| m.video)
+            .is_some_and(|m| is_video_sequence_header(&m.payload)),
+        "the first video message is not the sequence header"
+    );
+    assert!(
+        is_video_keyframe(&frames[0].payload),
+        "first video frame is not a keyframe"
+    );
+    assert!(
+        frames[0].timestamp <= 1500,
+        "first video frame at {} ms: more than a GOP after the first audio",
+        frames[0].timestamp
+    );
+    for w in frames.windows(2) {
+        let step = w[1].timestamp.wrapping_sub(w[0].timestamp);
+        assert!(
+            step <= 200,
+            "video timestamp jumps from {} to {}",
+            w[0].timestamp,
+            w[1].timestamp
+        );
+    }
+
+    let out = dir.path().join("nogop.flv");
+    let mut player = ffmpeg_play(
+        &ffmpeg(),
+        &server.url("nogop"),
+        &out,
+        PLAYER_IDLE,
+        &["-t", "2"],
+    );
+    player.wait_success(Duration::from_secs(20));
+    let video = packets(&out, "v");
+    assert!(!video.is_empty(), "no video packets");
+    assert!(video[0].keyframe, "first packet not a keyframe: {video:?}");
+    assert!(video[0].pts < 1.5, "first video pts {} s", video[0].pts);
+    publisher.wait_success(publish_budget(8));
+}
+
 #[test]
 fn player_joining_an_hevc_stream_mid_way_starts_on_a_keyframe() {
     // Enhanced RTMP: the keyframe and sequence start are in the ExVideoTagHeader.
