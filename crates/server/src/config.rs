@@ -359,6 +359,54 @@ impl Settings {
                 why: "must be 1..=2147483647",
             });
         }
+        // Durations are added to the current time: bound them so that no setting can overflow
+        // an instant (a day is far beyond any sensible value of each).
+        const DAY_SECS: u64 = 86_400;
+        const DAY_MS: u64 = DAY_SECS * 1000;
+        for (key, value, max) in [
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+                DAY_SECS,
+            ),
+            (
+                "server.idle_timeout_secs",
+                self.server.idle_timeout_secs,
+                DAY_SECS,
+            ),
+            (
+                "server.ping_interval_secs",
+                self.server.ping_interval_secs,
+                DAY_SECS,
+            ),
+            (
+                "server.fanout_batch_ms",
+                self.server.fanout_batch_ms,
+                DAY_MS,
+            ),
+            (
+                "server.unwatched_read_ms",
+                self.server.unwatched_read_ms,
+                DAY_MS,
+            ),
+            (
+                "hub.player_max_delay_ms",
+                self.hub.player_max_delay_ms,
+                DAY_MS,
+            ),
+            (
+                "hub.slow_player_timeout_secs",
+                self.hub.slow_player_timeout_secs,
+                DAY_SECS,
+            ),
+        ] {
+            if value > max {
+                return Err(ConfigError::Invalid {
+                    key,
+                    why: "must be at most one day",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -481,5 +529,29 @@ mod sample_file {
     fn sample_config_is_the_defaults() {
         let text = include_str!("../../../sluice.toml");
         assert_eq!(Settings::from_toml(text).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn durations_beyond_a_day_are_refused() {
+        assert!(Settings::default().validate().is_ok());
+        let mut s = Settings::default();
+        s.server.unwatched_read_ms = u64::MAX;
+        match s.validate() {
+            Err(super::ConfigError::Invalid { key, .. }) => {
+                assert_eq!(key, "server.unwatched_read_ms")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut s = Settings::default();
+        s.hub.player_max_delay_ms = 86_400_001;
+        match s.validate() {
+            Err(super::ConfigError::Invalid { key, .. }) => {
+                assert_eq!(key, "hub.player_max_delay_ms")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut s = Settings::default();
+        s.server.idle_timeout_secs = 86_400;
+        assert!(s.validate().is_ok());
     }
 }

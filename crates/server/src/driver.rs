@@ -10,8 +10,8 @@
 //! Reads of a plain-TCP publisher whose streams have no player are spaced out: after a read it
 //! raises the socket's receive low watermark (`SO_RCVLOWAT`, see `sockopt.rs`) and reads next
 //! on a grid of `unwatched_read_ms` shared by all connections (or at once when a read filled its
-//! buffer), so its arriving segments do not wake the reactor one by one. Nothing is lost or reordered, only
-//! read later; the first player to arrive lifts it at the next grid slot.
+//! buffer), so its arriving segments do not wake the reactor one by one. Nothing is lost or
+//! reordered, only read later; the first player to arrive lifts it at the next grid slot.
 //!
 //! Memory per connection is kept to what the connection is doing: buffers, queues and lists that
 //! are empty between uses (a player's input buffer, output lists, the join snapshot) are freed,
