@@ -122,6 +122,9 @@ struct LoopState {
     unwatched_read: Duration,
     /// No read before this instant (set after a read by a publisher without players).
     read_gate: Option<tokio::time::Instant>,
+    /// After the last read: the connection publishes and nobody watches (see
+    /// `Connection::is_unwatched_publisher`), worked out once per read.
+    unwatched: bool,
     /// The socket's receive low watermark is raised (see [`UNWATCHED_LOW_WATERMARK`]).
     low_watermark: bool,
     /// Setting the low watermark failed once: do without it on this connection.
@@ -149,6 +152,7 @@ impl LoopState {
             batch_deadline: None,
             unwatched_read: Duration::from_millis(settings.unwatched_read_ms),
             read_gate: None,
+            unwatched: false,
             low_watermark: false,
             no_low_watermark: false,
             started: Instant::now(),
@@ -405,7 +409,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                             // unless it sends faster than one buffer per gap.
                             if !filled
                                 && !lp.unwatched_read.is_zero()
-                                && conn.is_unwatched_publisher()
+                                && lp.unwatched
                             {
                                 lp.read_gate = Some(next_read_slot(lp.unwatched_read));
                                 set_low_watermark(rd, &mut lp, true);
@@ -813,7 +817,8 @@ impl Connection {
             return AfterRead::FlushClose(CloseReason::Protocol(e.to_string()));
         }
         let closing = self.drain_session_events();
-        if lp.batch_window.is_zero() || closing.is_some() || self.is_unwatched_publisher() {
+        lp.unwatched = self.is_unwatched_publisher();
+        if lp.batch_window.is_zero() || closing.is_some() || lp.unwatched {
             // Nobody to batch for when no player watches: hand frames on at once (no timer).
             self.flush_batches();
         } else if !self.has_batched() {
