@@ -125,14 +125,22 @@ fn load_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-fn init_logging(level: &str) {
+/// Logs go to stderr: colours only when it is a terminal (a log file gets plain text), JSON lines
+/// with `log.format = "json"`.
+fn init_logging(log: &sluice_server::config::LogSection) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        sluice_server::config::LogFormat::Json => builder.json().try_init(),
+        sluice_server::config::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 async fn shutdown_signal() {
@@ -159,7 +167,7 @@ async fn shutdown_signal() {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = load_settings(&args)?;
-    init_logging(&settings.log.level);
+    init_logging(&settings.log);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")

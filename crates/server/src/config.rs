@@ -220,12 +220,32 @@ pub struct LogSection {
     /// tracing filter, e.g. `info` or `sluice_server=debug`. Default `info`.
     /// `RUST_LOG`, when set, wins.
     pub level: String,
+    /// Line format: `text` (human-readable; colours only when stderr is a terminal) or `json`
+    /// (one JSON object per line, for log shippers). Default `text`.
+    pub format: LogFormat,
+    /// Repeated warnings of one kind (for example 5 000 sockets that never finish the handshake)
+    /// are logged at most this many times per 10 s; the rest are counted and summarised in one
+    /// line per kind when the next window starts. 0 = log every one. Default 5.
+    pub repeat_limit: u32,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             level: "info".into(),
+            format: LogFormat::Text,
+            repeat_limit: 5,
         }
     }
 }

@@ -58,6 +58,24 @@ enum CloseReason {
     Shutdown,
 }
 
+impl CloseReason {
+    /// The kind of close, for summarising repeated warnings (`log.repeat_limit`).
+    fn kind(&self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer closed",
+            CloseReason::Protocol(_) => "protocol error",
+            CloseReason::Io(_) => "I/O error",
+            CloseReason::HandshakeTimeout => "handshake timeout",
+            CloseReason::IdleTimeout => "idle timeout",
+            CloseReason::WriteStalled => "write stalled",
+            CloseReason::ConnectRejected => "connect rejected",
+            CloseReason::CloseCommand => "close command",
+            CloseReason::TooSlow => "player too slow",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -1277,9 +1295,9 @@ impl Connection {
                 | CloseReason::WriteStalled
                 | CloseReason::TooSlow
         );
-        if level_warn {
+        if level_warn && self.ctx.log_throttle.allow(reason.kind()) {
             warn!(conn = self.id, peer = %self.peer, app = %self.app, bytes_in = self.session.bytes_received(), bytes_out = self.bytes_out, reason = %reason, "close");
-        } else {
+        } else if !level_warn {
             info!(conn = self.id, peer = %self.peer, app = %self.app, bytes_in = self.session.bytes_received(), bytes_out = self.bytes_out, reason = %reason, "close");
         }
     }

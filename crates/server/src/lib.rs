@@ -17,6 +17,7 @@ pub mod config;
 pub mod driver;
 pub mod http;
 pub mod hub;
+pub mod log_throttle;
 pub mod proxy;
 pub mod rtmpt;
 pub mod server;
@@ -40,6 +41,8 @@ pub struct Context {
     /// Remote shared objects of every application.
     pub shared_objects: shared_objects::SharedObjects,
     next_id: std::sync::atomic::AtomicU64,
+    /// Summarises repeated warnings (`log.repeat_limit`).
+    pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }

@@ -199,8 +199,19 @@ impl Server {
             };
             accept_tasks.spawn(acceptor.run(listener));
         }
+        let summaries = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::log_throttle::WINDOW);
+                loop {
+                    tick.tick().await;
+                    ctx.log_throttle.flush();
+                }
+            })
+        };
         shutdown.await;
         info!("shutting down");
+        summaries.abort();
         accept_tasks.abort_all();
         ctx.begin_shutdown();
         let mut set = std::mem::take(&mut *connections.lock().await);
@@ -238,7 +249,9 @@ impl Acceptor {
                 }
             };
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
-                warn!(peer = %peer, "connection refused: max_connections reached");
+                if self.ctx.log_throttle.allow("max_connections") {
+                    warn!(peer = %peer, "connection refused: max_connections reached");
+                }
                 drop(sock);
                 continue;
             };
@@ -276,7 +289,7 @@ impl Connection {
         let accepted = match Box::pin(proxy::accept(sock, peer, &self.proxy, timeout)).await {
             Ok(a) => a,
             Err(e) => {
-                log_proxy_error(peer, self.transport.name(), &e);
+                log_proxy_error(&self.ctx, peer, self.transport.name(), &e);
                 return;
             }
         };
@@ -314,11 +327,15 @@ async fn serve_tls(
             return;
         }
         Ok(Err(e)) => {
-            warn!(peer = %client, error = %e, "TLS handshake failed");
+            if ctx.log_throttle.allow("tls handshake failed") {
+                warn!(peer = %client, error = %e, "TLS handshake failed");
+            }
             return;
         }
         Err(_) => {
-            warn!(peer = %client, ?timeout, "TLS handshake timed out");
+            if ctx.log_throttle.allow("tls handshake timeout") {
+                warn!(peer = %client, ?timeout, "TLS handshake timed out");
+            }
             return;
         }
     };
@@ -326,7 +343,15 @@ async fn serve_tls(
 }
 
 /// One log line per connection refused before the RTMP handshake.
-fn log_proxy_error(peer: SocketAddr, listener: &str, e: &ProxyError) {
+fn log_proxy_error(ctx: &Context, peer: SocketAddr, listener: &str, e: &ProxyError) {
+    let kind = match e {
+        ProxyError::Untrusted { .. } => "proxy header from an untrusted peer",
+        ProxyError::Io(_) => "",
+        _ => "connection closed before the RTMP handshake",
+    };
+    if !kind.is_empty() && !ctx.log_throttle.allow(kind) {
+        return;
+    }
     match e {
         ProxyError::Untrusted { kind } => warn!(
             peer = %peer,
@@ -348,12 +373,14 @@ impl Context {
     pub fn new(settings: Settings) -> Context {
         let hub = Hub::new(settings.hub_config());
         let session_config = settings.session_config();
+        let log_throttle = crate::log_throttle::LogThrottle::new(settings.log.repeat_limit);
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Context {
             settings,
             session_config,
             hub,
             shared_objects: crate::shared_objects::SharedObjects::default(),
+            log_throttle,
             next_id: std::sync::atomic::AtomicU64::new(1),
             shutdown,
         }
