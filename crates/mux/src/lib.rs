@@ -63,6 +63,8 @@ mod muxer;
 mod track;
 
 #[cfg(test)]
+mod muxer_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use codec_string::mime_type;
