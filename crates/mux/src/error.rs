@@ -1,8 +1,9 @@
 //! The one error type of this crate.
 //!
 //! Every error concerns a single input (one FLV tag body, one configuration record or one
-//! sample): the muxer's state is unchanged by a failed call, so a live caller logs the error
-//! and goes on with the next message. Variants caused by the peer's bytes (malformed headers,
+//! sample), so a live caller logs the error and goes on with the next message. A rejected
+//! sample or configuration leaves the muxer as it was; [`MuxError::FragmentTooLarge`] leaves
+//! the samples queued. Variants caused by the peer's bytes (malformed headers,
 //! unsupported codecs) are distinguished from local misuse (a sample for a track that has no
 //! configuration).
 
@@ -25,9 +26,9 @@ pub enum MuxError {
     /// The Opus `SequenceStart` body is not an OpusHead (RFC 7845 5.1: magic, length).
     #[error("bad OpusHead: {0}")]
     BadOpusHead(&'static str),
-    /// An AudioSpecificConfig with a sample rate of 0 or one that does not fit the 16.16
-    /// `samplerate` field of the AudioSampleEntry (14496-12 12.2.3).
-    #[error("audio sample rate {0} Hz cannot be written in an AudioSampleEntry")]
+    /// An AudioSpecificConfig with a sample rate of 0, which cannot be a track timescale
+    /// (14496-12 8.4.2.3).
+    #[error("audio sample rate {0} Hz cannot be a timescale")]
     BadSampleRate(u32),
     /// A coded frame arrived for a track whose sequence header has not (local misuse, or a
     /// publisher that skipped the sequence header).

@@ -284,6 +284,29 @@ mod tests {
     }
 
     #[test]
+    fn legacy_hevc_codec_id_12() {
+        // Sequence header with an HEVCDecoderConfigurationRecord (Main, level 3.1, no arrays).
+        let hvcc = "01 01 60000000 900000000000 5d f000 fc fd f8 f8 0000 0f 00";
+        let a = FlvToSamples::new();
+        let item = a
+            .push_video(0, &hx(&format!("1c 00 000000 {hvcc}")))
+            .unwrap();
+        let Some(FlvItem::Config(TrackConfig::Video(v))) = item else {
+            panic!("{item:?}")
+        };
+        assert_eq!(v.format(), crate::VideoFormat::Hevc);
+        assert_eq!(v.codec_string(), "hvc1.1.6.L93.90");
+        let Some(FlvItem::Sample(s)) = a.push_video(0, &hx("1c 01 000028 00000002 2601")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s.composition_offset, s.keyframe, s.data.len()),
+            (40, true, 6)
+        );
+    }
+
+    #[test]
     fn enhanced_video() {
         let a = FlvToSamples::new();
         let item = a

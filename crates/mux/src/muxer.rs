@@ -28,7 +28,9 @@
 //! fragment and makes the muxer emit a new [`MuxEvent::Init`] before the next fragment. The
 //! caller compares [`InitSegment::tracks`] and the codecs with the previous init: same track
 //! set and codecs, append it to the same MSE SourceBuffer; otherwise `changeType()` or a new
-//! SourceBuffer.
+//! SourceBuffer. A publisher that restarts with the same configuration makes no new init:
+//! its media goes on in the same timeline. A caller that wants a fresh start for a new
+//! publisher (sequence numbers and `tfdt` from the beginning) makes a new muxer.
 
 use std::collections::VecDeque;
 
