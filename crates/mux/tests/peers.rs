@@ -30,6 +30,11 @@ struct Muxed {
 }
 
 fn mux_flv(flv: &Path, opts: MuxerOptions, out: &Path) -> Muxed {
+    mux_flv_shifted(flv, opts, out, 0)
+}
+
+/// [`mux_flv`] with every RTMP timestamp moved by `shift` ms (wrapping, as RTMP does).
+fn mux_flv_shifted(flv: &Path, opts: MuxerOptions, out: &Path, shift: u32) -> Muxed {
     let data = std::fs::read(flv).unwrap();
     let mut buf = BytesMut::from(&data[..]);
     let mut demux = FlvDemuxer::new();
@@ -67,7 +72,7 @@ fn mux_flv(flv: &Path, opts: MuxerOptions, out: &Path) -> Muxed {
             TagType::AUDIO => TrackKind::Audio,
             _ => continue,
         };
-        match adapter.push(kind, tag.timestamp, &tag.data) {
+        match adapter.push(kind, tag.timestamp.wrapping_add(shift), &tag.data) {
             Ok(Some(item)) => mux.handle_flv_item(item).unwrap(),
             Ok(None) => {}
             Err(e) => panic!("tag at {} ms: {e}", tag.timestamp),
@@ -327,6 +332,32 @@ fn h264_with_b_frames_keeps_composition_offsets() {
         pk.iter().any(|x| x.stream == 0 && x.pts != x.dts),
         "B-frames reorder"
     );
+}
+
+#[test]
+fn h264_aac_across_the_32_bit_timestamp_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let flv = dir.path().join("wrap.flv");
+    let mp4 = dir.path().join("wrap.mp4");
+    make_test_flv(
+        &flv,
+        FixtureOpts::default().with_duration(Duration::from_secs(SECS)),
+    );
+    // The RTMP clock wraps one second into the stream.
+    let m = mux_flv_shifted(&flv, keyframes(), &mp4, u32::MAX - 999);
+    let p = ffprobe(mp4.to_str().unwrap());
+    assert_eq!(p.video().unwrap().nb_read_frames, Some(m.video_samples));
+    assert_eq!(m.video_samples, 50);
+    assert_eq!(p.audio().unwrap().nb_read_frames, Some(m.audio_samples));
+    let crc = framecrc(&mp4);
+    let v: Vec<&(u32, i64, i64)> = crc.iter().filter(|x| x.0 == 0).collect();
+    assert!(
+        v.windows(2).all(|w| w[1].1 == w[0].1 + 3600),
+        "gapless video dts"
+    );
+    assert!(v.iter().all(|x| x.2 == 3600));
+    assert!((p.duration.unwrap() - SECS as f64).abs() < 0.15);
+    assert_decodes_cleanly(&mp4);
 }
 
 #[test]
