@@ -204,6 +204,9 @@ pub struct HttpSection {
     pub flv_track_probe_ms: u64,
     /// Interval between `onFI` wall-clock script tags in FLV outputs (0 = none). Default 1000.
     pub flv_wallclock_ms: u64,
+    /// Whether FLV players get `onFI` stamps without asking for them with `wallclock=1` in the
+    /// query (ffmpeg-based players probe 5 s longer when a stream has them). Default false.
+    pub flv_wallclock_default: bool,
     /// Rewrite Enhanced RTMP `avc1`/`mp4a` tags to legacy FLV H.264/AAC tags on FLV outputs
     /// (mpegts.js and older players know only those). Default true.
     pub flv_legacy_codecs: bool,
@@ -226,6 +229,7 @@ impl Default for HttpSection {
             flv_republish_wait_ms: 5000,
             flv_track_probe_ms: 1000,
             flv_wallclock_ms: 1000,
+            flv_wallclock_default: false,
             flv_legacy_codecs: true,
             http2: true,
         }

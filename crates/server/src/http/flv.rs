@@ -16,7 +16,10 @@
 //! Flow of a request: parse the path → [`decide_play`] (the access decision) → subscribe to the
 //! hub → wait for the publisher (`http.flv_publish_wait_ms`, 0 by default: a stream that is not
 //! being published answers `404` at once, as nginx-http-flv and SRS do) → stream. The query
-//! string (`?token=…`) is handed to [`decide_play`] and otherwise ignored.
+//! string (`?token=…`) is handed to [`decide_play`]; the only parameter read here is
+//! `wallclock=1|0`, which turns the `onFI` wall-clock stamps on or off for this player (default
+//! `http.flv_wallclock_default`, off: ffmpeg-based players treat an unknown script tag as a
+//! data stream and then probe for 5 s before they play).
 //!
 //! End of a response: when the publisher leaves, the response stays open for
 //! `http.flv_republish_wait_ms` (5 s by default) and goes on if a publisher comes back (same
@@ -67,6 +70,10 @@ pub struct FlvRouteConfig {
     /// Wait for a publisher to come back before ending. Default 5 s
     /// (`http.flv_republish_wait_ms`).
     pub republish_wait: Duration,
+    /// Whether players get `onFI` stamps without asking (`wallclock=1` in the query). Default
+    /// false (`http.flv_wallclock_default`): ffmpeg-based players open a data stream for an
+    /// unknown script tag and then probe the full `analyzeduration` (5 s) before playing.
+    pub wallclock_default: bool,
 }
 
 impl FlvRouteConfig {
@@ -81,6 +88,7 @@ impl FlvRouteConfig {
             },
             publish_wait: Duration::from_millis(http.flv_publish_wait_ms),
             republish_wait: Duration::from_millis(http.flv_republish_wait_ms),
+            wallclock_default: http.flv_wallclock_default,
         }
     }
 }
@@ -300,9 +308,13 @@ async fn start_player(
         MediaTransport::WebSocketFlv => "WS-FLV",
     };
     info!(conn = id, peer = %peer, app = %req.app, stream = %req.stream, "{what} play");
+    let mut live = state.cfg.live.clone();
+    if !wants_wallclock(req.query.as_deref(), state.cfg.wallclock_default) {
+        live.wallclock_interval = None;
+    }
     let mut pump = Pump {
         sub,
-        mux: FlvLiveMuxer::new(state.cfg.live.clone()),
+        mux: FlvLiveMuxer::new(live),
         events: Vec::new(),
         live: false,
         unpublished_at: None,
@@ -322,6 +334,17 @@ async fn start_player(
             reason: "client closed",
         },
     })
+}
+
+/// Whether a player gets `onFI` stamps: `wallclock=1`/`true` or `0`/`false` in its query,
+/// else `default`.
+fn wants_wallclock(query: Option<&str>, default: bool) -> bool {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.strip_prefix("wallclock="))
+        .next_back()
+        .map_or(default, |v| matches!(v, "1" | "true"))
 }
 
 /// Why a player's FLV ended.
@@ -624,7 +647,7 @@ mod tests {
         ));
         let (head, body) = exchange(
             addr,
-            "GET /live/s.flv?token=abc HTTP/1.1\r\nHost: t\r\nOrigin: http://page.example\r\n\r\n",
+            "GET /live/s.flv?token=abc&wallclock=1 HTTP/1.1\r\nHost: t\r\nOrigin: http://page.example\r\n\r\n",
             64,
         )
         .await;
@@ -657,6 +680,15 @@ mod tests {
             String::from_utf8_lossy(&all[..all.len().min(200)])
         );
         ctx.begin_shutdown();
+    }
+
+    #[test]
+    fn wallclock_query() {
+        assert!(!super::wants_wallclock(None, false));
+        assert!(super::wants_wallclock(None, true));
+        assert!(super::wants_wallclock(Some("token=a&wallclock=1"), false));
+        assert!(!super::wants_wallclock(Some("wallclock=0&token=a"), true));
+        assert!(!super::wants_wallclock(Some("xwallclock=1"), false));
     }
 
     #[tokio::test]
