@@ -43,9 +43,10 @@ APT_PACKAGES=(
     chromium
     chromium-driver
     python3-venv
+    curl
 )
 # Commands (and one file) whose presence the tests rely on.
-REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver)
+REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver curl)
 NGINX_RTMP_MODULE="/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 log() { printf '[install-deps] %s\n' "$*"; }
