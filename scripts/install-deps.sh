@@ -5,6 +5,9 @@
 # Target: a fresh Debian 12 (bookworm) machine. Idempotent: when everything is
 # already there it returns in well under a second without touching apt or pip.
 #
+# Also installs the npm package mpegts.js (pinned) into .cache/npm for the
+# browser playback test (HTTP-FLV / WebSocket-FLV in headless Chromium).
+#
 # Also installs the PyPI wheel `imageio-ffmpeg` (a static, recent ffmpeg with
 # Enhanced RTMP / HEVC-in-FLV support) into the project-local venv .cache/pyenv,
 # and exposes its binary as .cache/bin/ffmpeg9 (symlink) and .cache/ffmpeg9.path.
@@ -19,6 +22,9 @@ VENV="$CACHE/pyenv"
 FFMPEG9_LINK="$CACHE/bin/ffmpeg9"
 FFMPEG9_PATH_FILE="$CACHE/ffmpeg9.path"
 IMAGEIO_FFMPEG_VERSION="0.8.1"
+NPM_PREFIX="$CACHE/npm"
+MPEGTS_JS_VERSION="1.8.2"
+MPEGTS_JS_FILE="$NPM_PREFIX/node_modules/mpegts.js/dist/mpegts.js"
 
 # Debian packages. gstreamer1.0-plugins-ugly (x264enc) and gstreamer1.0-libav
 # (avdec_h264/avdec_aac) are needed so GStreamer can both produce and decode the
@@ -37,9 +43,10 @@ APT_PACKAGES=(
     chromium
     chromium-driver
     python3-venv
+    curl
 )
 # Commands (and one file) whose presence the tests rely on.
-REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver)
+REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver curl)
 NGINX_RTMP_MODULE="/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 log() { printf '[install-deps] %s\n' "$*"; }
@@ -177,8 +184,33 @@ install_ffmpeg9() {
     log "imageio-ffmpeg installed in $((t1 - t0)) s"
 }
 
+mpegts_ready() {
+    [ -f "$MPEGTS_JS_FILE" ] || return 1
+    [ "$(node -p "require('$NPM_PREFIX/node_modules/mpegts.js/package.json').version" 2>/dev/null || true)" = "$MPEGTS_JS_VERSION" ]
+}
+
+install_mpegts_js() {
+    if mpegts_ready; then
+        log "mpegts.js $MPEGTS_JS_VERSION: present (fast path, npm skipped)"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        # Machines whose nodejs comes without npm (Debian's own nodejs) get Debian's npm.
+        log "apt-get install npm"
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
+            >"${TMPDIR:-/tmp}/sluice-apt-npm.log" 2>&1 || die "apt-get install npm failed; log: ${TMPDIR:-/tmp}/sluice-apt-npm.log"
+    fi
+    command -v npm >/dev/null 2>&1 || die "npm not found after installing it"
+    log "npm install --prefix $NPM_PREFIX mpegts.js@$MPEGTS_JS_VERSION"
+    mkdir -p "$NPM_PREFIX"
+    npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
+        "mpegts.js@$MPEGTS_JS_VERSION" >/dev/null || die "npm install mpegts.js@$MPEGTS_JS_VERSION failed"
+    mpegts_ready || die "mpegts.js installed but $MPEGTS_JS_FILE is missing or not version $MPEGTS_JS_VERSION"
+}
+
 install_apt
 install_ffmpeg9
+install_mpegts_js
 
 log "versions:"
 log "  ffmpeg:    $(ffmpeg -hide_banner -version | head -n 1)"
@@ -187,3 +219,4 @@ log "  gstreamer: $(gst-launch-1.0 --version | sed -n 2p)"
 log "  nginx:     $(nginx -v 2>&1)"
 log "  chromium:  $(chromium --version 2>/dev/null || echo unknown)"
 log "  ffmpeg9:   $("$FFMPEG9_LINK" -hide_banner -version | head -n 1) ($(cat "$FFMPEG9_PATH_FILE"))"
+log "  mpegts.js: $MPEGTS_JS_VERSION ($MPEGTS_JS_FILE)"

@@ -11,7 +11,8 @@
 //!   SCRIPTDATA ([`parse_script`]).
 //! - Enhanced RTMP v2 (veovera, v2-2026-01-31-r2): ExAudioTagHeader / ExVideoTagHeader with
 //!   FOURCC, ModEx (TimestampOffsetNano), multitrack, command frames, Metadata packets,
-//!   MultichannelConfig.
+//!   MultichannelConfig; the legacy form of `avc1`/`mp4a` tags for legacy-only players
+//!   ([`legacy_video`], [`legacy_audio`]).
 //! - ISO/IEC 14496-15 (AVC and HEVC decoder configuration records) with H.264 / H.265 SPS
 //!   picture size parsing; ISO/IEC 14496-3 AudioSpecificConfig; AV1 (av1C) and VP (vpcC)
 //!   configuration records; OpusHead and FLAC STREAMINFO for descriptions.
@@ -77,6 +78,7 @@ mod file;
 mod fourcc;
 mod hevc;
 mod io;
+mod legacy;
 pub mod script;
 mod video;
 
@@ -108,6 +110,7 @@ pub use hevc::{
     HevcSps, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS,
 };
 pub use io::{FlvReader, FlvWriter};
+pub use legacy::{legacy_audio, legacy_video, LegacyForm, LegacyHeader};
 pub use script::{parse_script, parse_script_with, ScriptData};
 pub use video::{
     parse_video_header, parse_video_header_with, AvcPacketType, ExVideoHeader, FrameType,

@@ -25,7 +25,7 @@ pub struct Settings {
     pub hub: HubSection,
     /// TLS (RTMPS, and RTMPT over TLS).
     pub tls: TlsSection,
-    /// HTTP listener (RTMPT; later HTTP-FLV, WebSocket, API).
+    /// HTTP listener (RTMPT, HTTP-FLV, WebSocket-FLV; later the API).
     pub http: HttpSection,
     /// Proxy protocols (RTMP 0xF3 header, HAProxy PROXY v1/v2).
     pub proxy: ProxySection,
@@ -172,7 +172,7 @@ pub struct TlsSection {
     pub key: String,
 }
 
-/// `[http]`: the HTTP listener (RTMPT tunnel today).
+/// `[http]`: the HTTP listener (RTMPT tunnel, HTTP-FLV and WebSocket-FLV).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
@@ -189,6 +189,29 @@ pub struct HttpSection {
     pub rtmpt_max_pending_bytes: usize,
     /// Most bytes in one RTMPT request body. Default 1 MiB.
     pub rtmpt_max_request_bytes: usize,
+    /// Serve live streams as HTTP-FLV and WebSocket-FLV at `/{app}/{stream}.flv`. Default true.
+    pub flv: bool,
+    /// Origins allowed by CORS on the media routes; `"*"` allows any. Default `["*"]`.
+    pub cors_origins: Vec<String>,
+    /// How long a request for a stream that is not being published waits for its publisher
+    /// before it is answered 404. Default 0 (404 at once, as nginx-http-flv and SRS do).
+    pub flv_publish_wait_ms: u64,
+    /// After the publisher leaves, how long an HTTP-FLV/WS-FLV response stays open for it to
+    /// come back (the FLV goes on with the new publisher); then the response ends. Default 5000.
+    pub flv_republish_wait_ms: u64,
+    /// At join, the longest wait for learning which tracks a stream has (for the FLV header's
+    /// audio/video flags) when neither its metadata nor its sequence headers tell. Default 1000.
+    pub flv_track_probe_ms: u64,
+    /// Interval between `onFI` wall-clock script tags in FLV outputs (0 = none). Default 1000.
+    pub flv_wallclock_ms: u64,
+    /// Whether FLV players get `onFI` stamps without asking for them with `wallclock=1` in the
+    /// query (ffmpeg-based players probe 5 s longer when a stream has them). Default false.
+    pub flv_wallclock_default: bool,
+    /// Rewrite Enhanced RTMP `avc1`/`mp4a` tags to legacy FLV H.264/AAC tags on FLV outputs
+    /// (mpegts.js and older players know only those). Default true.
+    pub flv_legacy_codecs: bool,
+    /// Offer HTTP/2 (ALPN `h2`) on the HTTPS listener. Default true.
+    pub http2: bool,
 }
 
 impl Default for HttpSection {
@@ -200,6 +223,15 @@ impl Default for HttpSection {
             rtmpt_session_timeout_secs: 30,
             rtmpt_max_pending_bytes: 8 * 1024 * 1024,
             rtmpt_max_request_bytes: 1024 * 1024,
+            flv: true,
+            cors_origins: vec!["*".into()],
+            flv_publish_wait_ms: 0,
+            flv_republish_wait_ms: 5000,
+            flv_track_probe_ms: 1000,
+            flv_wallclock_ms: 1000,
+            flv_wallclock_default: false,
+            flv_legacy_codecs: true,
+            http2: true,
         }
     }
 }
@@ -419,11 +451,35 @@ impl Settings {
                 self.hub.slow_player_timeout_secs,
                 DAY_SECS,
             ),
+            (
+                "http.flv_publish_wait_ms",
+                self.http.flv_publish_wait_ms,
+                DAY_MS,
+            ),
+            (
+                "http.flv_republish_wait_ms",
+                self.http.flv_republish_wait_ms,
+                DAY_MS,
+            ),
+            (
+                "http.flv_track_probe_ms",
+                self.http.flv_track_probe_ms,
+                DAY_MS,
+            ),
+            ("http.flv_wallclock_ms", self.http.flv_wallclock_ms, DAY_MS),
         ] {
             if value > max {
                 return Err(ConfigError::Invalid {
                     key,
                     why: "must be at most one day",
+                });
+            }
+        }
+        for origin in &self.http.cors_origins {
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "http.cors_origins",
+                    why: "each origin must be \"*\" or a valid header value",
                 });
             }
         }

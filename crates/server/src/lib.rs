@@ -8,6 +8,7 @@
 //! - [`tls`]: the certificate and key for RTMPS (and RTMPT over TLS);
 //! - [`driver`]: one task per connection over any async byte stream, session events to hub
 //!   operations and hub events to player messages, batched vectored writes;
+//! - [`http`]: the HTTP listener and its routers (RTMPT, HTTP-FLV, WebSocket-FLV);
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;

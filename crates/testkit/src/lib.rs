@@ -16,6 +16,8 @@
 //! - [`probe`]: what a file or URL contains, via `ffprobe` JSON ([`ffprobe`]) or,
 //!   for Enhanced RTMP FLV that Debian's ffprobe 5.1 cannot parse, via the recent
 //!   ffmpeg ([`ffmpeg9_probe`], [`ffmpeg9_stream_codecs`]).
+//! - [`browser`]: headless Chromium over the DevTools Protocol ([`Chromium`]) and a static
+//!   page server ([`StaticSite`]) for playback tests in a real browser (mpegts.js, MSE).
 //! - [`nginx`]: a throw-away nginx-rtmp server on a free port ([`NginxRtmp`]),
 //!   the reference peer for relay tests.
 //!
@@ -24,6 +26,7 @@
 //! removed on drop.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod fixture;
 pub mod net;
 pub mod nginx;
@@ -31,6 +34,7 @@ pub mod probe;
 pub mod process;
 pub mod tools;
 
+pub use browser::{mpegts_js, Chromium, StaticSite};
 pub use fixture::{make_test_flv, publish_flv, AudioCodec, FixtureOpts, VideoCodec};
 pub use net::{free_port, wait_for_port};
 pub use nginx::NginxRtmp;

@@ -48,9 +48,21 @@ impl Sluice {
     /// variable of the test's own environment (e.g. testkit's `SLUICE_FFMPEG9`) is removed first:
     /// the server treats every `SLUICE_` variable as a setting.
     pub fn start_with_env(env: &[(&str, &str)]) -> Sluice {
+        Sluice::start_inner(env, None).0
+    }
+
+    /// Like [`Sluice::start_with_env`], with an HTTP listener (HTTP-FLV, WebSocket-FLV, RTMPT)
+    /// on another ephemeral port, returned with the server.
+    pub fn start_with_http(env: &[(&str, &str)]) -> (Sluice, u16) {
+        let (s, http) = Sluice::start_inner(env, Some(()));
+        (s, http.expect("an HTTP port"))
+    }
+
+    fn start_inner(env: &[(&str, &str)], with_http: Option<()>) -> (Sluice, Option<u16>) {
         // The port may be taken between free_port() and the server's bind: retry a few times.
         for _ in 0..3 {
             let port = free_port();
+            let http = with_http.map(|()| free_port());
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
             cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
             cmd.args(["--log", "info"]);
@@ -60,8 +72,9 @@ impl Sluice {
                 }
             }
             cmd.env("NO_COLOR", "1");
-            // No HTTP (RTMPT) listener: its default port is fixed and tests run in parallel.
-            cmd.env("SLUICE_HTTP_LISTEN", "");
+            // No HTTP listener on its fixed default port: tests run in parallel.
+            let http_listen = http.map_or(String::new(), |p| format!("127.0.0.1:{p}"));
+            cmd.env("SLUICE_HTTP_LISTEN", &http_listen);
             for (k, v) in env {
                 cmd.env(k, v);
             }
@@ -73,8 +86,9 @@ impl Sluice {
                 }
                 if guard.log().contains("RTMP listening")
                     && wait_for_port(port, Duration::from_secs(1))
+                    && http.is_none_or(|p| wait_for_port(p, Duration::from_secs(1)))
                 {
-                    return Sluice { guard, port };
+                    return (Sluice { guard, port }, http);
                 }
                 thread::sleep(Duration::from_millis(20));
             }

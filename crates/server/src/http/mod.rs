@@ -1,18 +1,33 @@
 //! The HTTP listener: one axum [`Router`] served over plain HTTP (`http.listen`) and over TLS
-//! (`tls.https_listen`, same certificate as RTMPS). Today it carries the RTMPT tunnel
-//! ([`crate::rtmpt`]); HTTP-FLV, WebSocket-FLV, the API and a web page are further routers merged
-//! in [`router`].
+//! (`tls.https_listen`, same certificate as RTMPS), composed in [`router`] from one small
+//! router per feature:
+//! - [`crate::rtmpt`]: the RTMPT tunnel (`/open`, `/send`, `/idle`, `/close`, `/fcs/ident*`);
+//! - [`flv`]: HTTP-FLV and WebSocket-FLV (`/{app}/{stream}.flv`), with CORS ([`cors`]) and
+//!   the sans-IO live FLV muxer ([`flv_live`]).
 //!
-//! Connections are served by hyper's HTTP/1.1 server directly (not `axum::serve`) for three
-//! reasons: TLS listeners share the code; each request gets the client's socket address as
-//! [`ConnectInfo<SocketAddr>`] for logs; and response header names are written in title case
-//! (`Content-Length`), because librtmp (rtmpdump) finds the body length with a case-sensitive
-//! search for `Content-` (RFC 9110 §5.1 makes names case-insensitive; that parser does not).
+//! The API and a web page will be further routers merged the same way. Static paths win over
+//! the media route's parameters, so an application named `open`, `send`, `idle`, `close` or
+//! `fcs` cannot be played over HTTP.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) for three reasons: TLS
+//! listeners share the code; each request gets the client's socket address as
+//! [`ConnectInfo<SocketAddr>`] for logs; and HTTP/1.1 response header names are written in title
+//! case (`Content-Length`), because librtmp (rtmpdump) finds the body length with a
+//! case-sensitive search for `Content-` (RFC 9110 §5.1 makes names case-insensitive; that parser
+//! does not). hyper-util's automatic builder speaks HTTP/1.1 and HTTP/2 (RFC 9113): on TLS the
+//! protocol is chosen by ALPN (`h2`, `http/1.1`; `h2` is offered when `http.http2` is on), on
+//! plain HTTP a client may start HTTP/2 with prior knowledge. HTTP/2 names are lower case by
+//! definition; title case applies to HTTP/1.1 only. WebSockets work over HTTP/1.1 upgrades
+//! (RFC 6455) and HTTP/2 extended CONNECT (RFC 8441).
 //!
 //! Limits: connections count against `server.max_connections` (a separate pool from RTMP's),
 //! request headers must arrive within [`HttpLimits::header_read_timeout`], TLS handshakes within
 //! `server.handshake_timeout_secs`; request bodies and sessions are bounded per route
-//! ([`crate::rtmpt::RtmptConfig`]).
+//! ([`crate::rtmpt::RtmptConfig`]); media players are bounded by the hub's per-player policy.
+
+pub mod cors;
+pub mod flv;
+pub mod flv_live;
 
 use crate::config::{HttpSection, Settings};
 use crate::rtmpt::{self, RtmptConfig, RtmptState, SessionTable};
@@ -21,7 +36,8 @@ use crate::Context;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +60,8 @@ pub struct HttpLimits {
     /// Time a client has to complete the TLS handshake. Default `server.handshake_timeout_secs`
     /// (10 s).
     pub tls_handshake_timeout: Duration,
+    /// Serve HTTP/2 besides HTTP/1.1. Default `http.http2` (true).
+    pub http2: bool,
 }
 
 impl HttpLimits {
@@ -55,6 +73,7 @@ impl HttpLimits {
             tls_handshake_timeout: Duration::from_secs(
                 settings.server.handshake_timeout_secs.max(1),
             ),
+            http2: settings.http.http2,
         }
     }
 }
@@ -67,14 +86,34 @@ impl Default for HttpLimits {
 
 /// The HTTP router for a server: every HTTP feature merged into one [`Router`].
 ///
-/// `rtmpt` is `None` when the tunnel is disabled (`http.rtmpt = false`). Paths no feature
-/// claims answer 404.
-pub fn router(rtmpt: Option<RtmptState>) -> Router {
+/// `rtmpt` is `None` when the tunnel is disabled (`http.rtmpt = false`), `flv` when HTTP-FLV
+/// is (`http.flv = false`); `cors_origins` applies to the media routes. Paths no feature claims
+/// answer 404.
+pub fn router(
+    rtmpt: Option<RtmptState>,
+    flv: Option<flv::FlvState>,
+    cors_origins: &[String],
+) -> Router {
     let mut r = Router::new();
     if let Some(state) = rtmpt {
         r = r.merge(rtmpt::routes(state));
     }
+    if let Some(state) = flv {
+        r = r.merge(flv::routes(state, cors_origins));
+    }
     r
+}
+
+/// The TLS configuration of the HTTPS listener: the server's, with ALPN `h2` (when `http2`)
+/// and `http/1.1` (RFC 7301; RTMPS keeps its own configuration, without ALPN).
+pub fn https_tls_config(base: &rustls::ServerConfig, http2: bool) -> Arc<rustls::ServerConfig> {
+    let mut cfg = base.clone();
+    cfg.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Arc::new(cfg)
 }
 
 /// Bound, not yet serving, HTTP and HTTPS listeners.
@@ -174,9 +213,15 @@ impl HttpListeners {
                 table,
             }
         });
-        let app = router(rtmpt);
+        let flv = settings.http.flv.then(|| flv::FlvState {
+            ctx: Arc::downgrade(ctx),
+            cfg: Arc::new(flv::FlvRouteConfig::from_settings(&settings.http)),
+        });
+        let app = router(rtmpt, flv, &settings.http.cors_origins);
         let pool = Arc::new(Semaphore::new(limits.max_connections));
-        let acceptor = self.tls_config.map(TlsAcceptor::from);
+        let acceptor = self
+            .tls_config
+            .map(|c| TlsAcceptor::from(https_tls_config(&c, settings.http.http2)));
         let listeners = self
             .plain
             .into_iter()
@@ -185,7 +230,7 @@ impl HttpListeners {
         for (listener, tls) in listeners {
             if let Ok(a) = listener.local_addr() {
                 let what = if tls.is_some() { "HTTPS" } else { "HTTP" };
-                info!(addr = %a, rtmpt = settings.http.rtmpt, "{what} listening");
+                info!(addr = %a, rtmpt = settings.http.rtmpt, flv = settings.http.flv, "{what} listening");
             }
             let accept = AcceptLoop {
                 app: app.clone(),
@@ -262,8 +307,8 @@ impl AcceptLoop {
     }
 }
 
-/// Serve HTTP/1.1 requests on one connection until the client closes it or the server shuts
-/// down (then the request in flight is finished first).
+/// Serve HTTP/1.1 or HTTP/2 requests on one connection until the client closes it or the
+/// server shuts down (then the requests in flight are finished first).
 async fn serve_http<S>(
     io: S,
     peer: SocketAddr,
@@ -279,15 +324,21 @@ async fn serve_http<S>(
         // A `Router` is always ready, so `call` needs no `poll_ready` first.
         async move { app.call(req).await }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .title_case_headers(true)
         .keep_alive(true);
-    let conn = builder
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
+    if !limits.http2 {
+        builder = builder.http1_only();
+    }
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let res = tokio::select! {
         r = conn.as_mut() => r,
