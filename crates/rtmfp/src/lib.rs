@@ -1,1 +1,13 @@
+//! Sans-IO RTMFP core: the Secure Real-Time Media Flow Protocol (RFC 7016) with Adobe's Flash
+//! crypto profile (RFC 7425).
+//!
+//! The crate has no sockets, no async runtime and no clock: datagrams and time go in, datagrams
+//! and events come out. Time is a [`std::time::Instant`] supplied by the caller; randomness is a
+//! [`rand::RngCore`] supplied by the caller.
 #![forbid(unsafe_code)]
+
+pub mod chunk;
+pub mod codec;
+pub mod crypto;
+pub mod error;
+pub mod packet;
