@@ -8,6 +8,9 @@
 
 pub mod chunk;
 pub mod codec;
+pub mod cookie;
 pub mod crypto;
 pub mod error;
+pub mod flash;
 pub mod packet;
+pub mod time;
