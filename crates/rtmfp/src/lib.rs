@@ -8,9 +8,11 @@
 
 pub mod chunk;
 pub mod codec;
+pub mod config;
 pub mod cookie;
 pub mod crypto;
 pub mod error;
 pub mod flash;
+pub mod flow;
 pub mod packet;
 pub mod time;
