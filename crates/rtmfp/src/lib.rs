@@ -11,8 +11,18 @@ pub mod codec;
 pub mod config;
 pub mod cookie;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
+pub mod event;
 pub mod flash;
 pub mod flow;
 pub mod packet;
+pub mod session;
 pub mod time;
+
+pub use config::{EndpointConfig, InitiatorStyle, Limits};
+pub use endpoint::Endpoint;
+pub use error::{ApiError, HandshakeError, PacketError, PeerError, ProtocolError};
+pub use event::{CloseReason, Event, FlowRef, RecvFlowId, SendFlowId, SessionHandle};
+pub use flash::Epd;
+pub use flow::Reliability;
