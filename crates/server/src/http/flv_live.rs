@@ -24,7 +24,7 @@
 //! **Codec fit** ([`FlvLiveConfig::legacy_codecs`]): Enhanced RTMP `avc1`/`mp4a` tags become
 //! legacy H.264/AAC tags ([`sluice_flv::legacy_video`], [`sluice_flv::legacy_audio`]), and an
 //! `onMetaData` naming them by FOURCC gets the legacy ids 7 and 10. Other codecs stay in their
-//! Enhanced form, which FLV carries as it is. [`FlvLiveMuxer::fit`] is the one place a future
+//! Enhanced form, which FLV carries as it is. `FlvLiveMuxer::fit` is the one place a future
 //! output with a narrower codec set decides what to do with a tag.
 //!
 //! **Wall clock** ([`FlvLiveConfig::wallclock_interval`]): before the first media tag and then
