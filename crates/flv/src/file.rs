@@ -188,6 +188,24 @@ impl TagHeader {
     }
 }
 
+/// Writes the 11-byte tag header alone (FLV v10.1 Annex E.4.1): for writers that send the body
+/// as a separate shared buffer. The caller has checked the ranges [`encode_tag`] checks
+/// (`data_size` and `stream_id` in 24 bits, `tag_type` in 5); wider values are truncated.
+pub fn put_tag_header(
+    out: &mut impl BufMut,
+    filter: bool,
+    tag_type: TagType,
+    data_size: u32,
+    timestamp: u32,
+    stream_id: u32,
+) {
+    let ts = timestamp.to_be_bytes();
+    out.put_u8(u8::from(filter) << 5 | (tag_type.0 & 0x1f));
+    out.put_uint(u64::from(data_size & 0x00ff_ffff), 3);
+    out.put_slice(&[ts[1], ts[2], ts[3], ts[0]]);
+    out.put_uint(u64::from(stream_id & 0x00ff_ffff), 3);
+}
+
 /// Writes `tag` (11-byte header + data) and its PreviousTagSize (11 + DataSize).
 ///
 /// Fails with [`FlvError::FieldTooWide`] (writing nothing) if the data is longer than
@@ -215,11 +233,14 @@ pub fn encode_tag(tag: &FlvTag, out: &mut impl BufMut) -> Result<(), FlvError> {
             bits: 5,
         });
     }
-    let ts = tag.timestamp.to_be_bytes();
-    out.put_u8(u8::from(tag.filter) << 5 | tag.tag_type.0);
-    out.put_uint(size, 3);
-    out.put_slice(&[ts[1], ts[2], ts[3], ts[0]]);
-    out.put_uint(u64::from(tag.stream_id), 3);
+    put_tag_header(
+        out,
+        tag.filter,
+        tag.tag_type,
+        size as u32,
+        tag.timestamp,
+        tag.stream_id,
+    );
     out.put_slice(&tag.data);
     out.put_u32((TAG_HEADER_SIZE as u64 + size) as u32);
     Ok(())

@@ -101,8 +101,8 @@ pub use describe::{
 pub use error::FlvError;
 pub use ex::{AvMultitrackType, ExTrack, ExTracks, ModExType, MultitrackInfo};
 pub use file::{
-    encode_tag, FlvHeader, FlvLimits, FlvTag, TagType, FLV_HEADER_SIZE, MAX_TAG_DATA_SIZE,
-    TAG_HEADER_SIZE,
+    encode_tag, put_tag_header, FlvHeader, FlvLimits, FlvTag, TagType, FLV_HEADER_SIZE,
+    MAX_TAG_DATA_SIZE, TAG_HEADER_SIZE,
 };
 pub use fourcc::FourCc;
 pub use hevc::{

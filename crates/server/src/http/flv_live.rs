@@ -324,11 +324,7 @@ impl FlvLiveMuxer {
             return false;
         }
         self.reserve();
-        let t = ts.to_be_bytes();
-        self.small.put_u8(tag_type.0);
-        self.small.put_uint(size as u64, 3);
-        self.small.put_slice(&[t[1], t[2], t[3], t[0]]);
-        self.small.put_uint(0, 3);
+        sluice_flv::put_tag_header(&mut self.small, false, tag_type, size as u32, ts, 0);
         self.small.put_slice(prefix);
         if !body.is_empty() {
             self.flush_small();
