@@ -26,7 +26,8 @@ NPM_PREFIX="$CACHE/npm"
 MPEGTS_JS_VERSION="1.8.2"
 MPEGTS_JS_FILE="$NPM_PREFIX/node_modules/mpegts.js/dist/mpegts.js"
 
-# Debian packages. gstreamer1.0-plugins-ugly (x264enc) and gstreamer1.0-libav
+# Debian packages. redis-server backs the cluster tests; prometheus provides
+# `promtool check metrics` for the /metrics test. gstreamer1.0-plugins-ugly (x264enc) and gstreamer1.0-libav
 # (avdec_h264/avdec_aac) are needed so GStreamer can both produce and decode the
 # H.264/AAC streams the interop tests push through the server.
 APT_PACKAGES=(
@@ -44,9 +45,11 @@ APT_PACKAGES=(
     chromium-driver
     python3-venv
     curl
+    redis-server
+    prometheus
 )
 # Commands (and one file) whose presence the tests rely on.
-REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver curl)
+REQUIRED_COMMANDS=(ffmpeg ffprobe rtmpdump gst-launch-1.0 gst-inspect-1.0 nginx chromium chromedriver curl redis-server promtool)
 NGINX_RTMP_MODULE="/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 log() { printf '[install-deps] %s\n' "$*"; }

@@ -31,6 +31,10 @@ pub struct Settings {
     pub proxy: ProxySection,
     /// Logging.
     pub log: LogSection,
+    /// The JSON API.
+    pub api: crate::control::config::ApiSection,
+    /// Prometheus metrics.
+    pub metrics: crate::control::config::MetricsSection,
 }
 
 /// `[server]`.

@@ -15,6 +15,7 @@
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod http;
 pub mod hub;
@@ -42,6 +43,10 @@ pub struct Context {
     /// Remote shared objects of every application.
     pub shared_objects: shared_objects::SharedObjects,
     next_id: std::sync::atomic::AtomicU64,
+    /// Every client and live stream (for the API, metrics and kicks).
+    pub registry: control::Registry,
+    /// Prometheus metrics.
+    pub metrics: control::Metrics,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.

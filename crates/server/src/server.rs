@@ -381,6 +381,8 @@ impl Context {
             hub,
             shared_objects: crate::shared_objects::SharedObjects::default(),
             log_throttle,
+            registry: crate::control::Registry::default(),
+            metrics: crate::control::Metrics::new(),
             next_id: std::sync::atomic::AtomicU64::new(1),
             shutdown,
         }
