@@ -47,6 +47,8 @@ pub struct Context {
     pub registry: control::Registry,
     /// Prometheus metrics.
     pub metrics: control::Metrics,
+    /// The addresses bound, by kind (set by [`Server::bind`]; empty in a bare context).
+    pub listeners: std::sync::OnceLock<http::api::Listeners>,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.

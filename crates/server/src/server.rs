@@ -93,6 +93,25 @@ async fn bind_all(what: &'static str, addrs: &[String]) -> Result<Vec<TcpListene
     Ok(out)
 }
 
+/// The local addresses of `listeners`.
+fn addrs(listeners: &[TcpListener]) -> Vec<SocketAddr> {
+    listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect()
+}
+
+/// Run `f` every `period` on the runtime (first at once) until the task is aborted.
+fn spawn_every(period: Duration, f: impl Fn() + Send + 'static) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            f();
+        }
+    })
+}
+
 impl Server {
     /// Check the TLS and proxy settings, load the certificate when a TLS listener is configured,
     /// and bind every `server.listen` and `tls.rtmps_listen` address.
@@ -119,9 +138,16 @@ impl Server {
         let rtmps_listeners = bind_all("RTMPS", &settings.tls.rtmps_listen).await?;
         let ctx = Arc::new(Context::new(settings));
         // HTTP/HTTPS listeners (RTMPT): bound here so errors surface; they serve until shutdown.
-        crate::http::bind(&ctx.settings, tls.clone())
-            .await?
-            .spawn(&ctx);
+        let http = crate::http::bind(&ctx.settings, tls.clone()).await?;
+        let bound = crate::http::api::Listeners {
+            rtmp: addrs(&listeners),
+            rtmps: addrs(&rtmps_listeners),
+            http: http.local_addrs(),
+            https: http.https_addrs(),
+        };
+        // Only this function sets it, once per context.
+        let _ = ctx.listeners.set(bound);
+        http.spawn(&ctx);
         Ok(Server {
             ctx,
             listeners,
@@ -133,18 +159,12 @@ impl Server {
 
     /// The plain RTMP addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        addrs(&self.listeners)
     }
 
     /// The RTMPS addresses actually bound.
     pub fn rtmps_addrs(&self) -> Vec<SocketAddr> {
-        self.rtmps_listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        addrs(&self.rtmps_listeners)
     }
 
     /// The TLS configuration, when a TLS listener is configured (shared with the HTTPS listener).
@@ -201,17 +221,21 @@ impl Server {
         }
         let summaries = {
             let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(crate::log_throttle::WINDOW);
-                loop {
-                    tick.tick().await;
-                    ctx.log_throttle.flush();
-                }
+            spawn_every(crate::log_throttle::WINDOW, move || {
+                ctx.log_throttle.flush()
+            })
+        };
+        // Byte count samples for the API's 10 s bitrates.
+        let sampler = {
+            let ctx = ctx.clone();
+            spawn_every(Duration::from_secs(1), move || {
+                ctx.registry.sample(std::time::Instant::now())
             })
         };
         shutdown.await;
         info!("shutting down");
         summaries.abort();
+        sampler.abort();
         accept_tasks.abort_all();
         ctx.begin_shutdown();
         let mut set = std::mem::take(&mut *connections.lock().await);
@@ -383,6 +407,7 @@ impl Context {
             log_throttle,
             registry: crate::control::Registry::default(),
             metrics: crate::control::Metrics::new(),
+            listeners: std::sync::OnceLock::new(),
             next_id: std::sync::atomic::AtomicU64::new(1),
             shutdown,
         }

@@ -180,6 +180,11 @@ impl Metrics {
             .inc();
     }
 
+    /// Time since these metrics (the server) started.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// The text exposition of every metric, with what `registry` knows computed now.
     pub fn render(&self, registry: &Registry, max_stream_series: usize) -> String {
         let now = prometheus::Registry::new();
@@ -235,7 +240,7 @@ impl Metrics {
         let uptime =
             prometheus::Gauge::new("sluice_uptime_seconds", "Seconds since the server started.")
                 .expect("valid metric");
-        uptime.set(self.started.elapsed().as_secs_f64());
+        uptime.set(self.uptime().as_secs_f64());
         now.register(Box::new(uptime)).expect("unique metric");
 
         let labels = &["app", "stream"];

@@ -29,10 +29,16 @@
 //! stream) or its WebSocket closed with 1008. Slow players are bounded by the hub as RTMP
 //! players are (video dropped to the next keyframe, then closed).
 //!
-//! Counters: every player has an [`HttpPlayerStats`] (bytes handed to the connection, like the
-//! RTMP driver's `bytes_out`), logged in its `close` line.
+//! Registry: a player that starts is a client of [`Context::registry`] (transport `http-flv` or
+//! `ws-flv`, role `player`) until its response or WebSocket ends, and counts in the connection
+//! metrics. Its `bytes_out` (bytes handed to the connection, like the RTMP driver's) is kept in
+//! its registry entry and logged in its `close` line. A kick (`DELETE /api/v1/clients/{id}`)
+//! ends it at its next wake-up: the HTTP connection is aborted (as for a slow player), the
+//! WebSocket closed with 1008. A response whose client has stopped reading is not polled, so it
+//! sees the kick once its socket drains or the hub closes it as too slow.
 
 use super::flv_live::{FlvLiveConfig, FlvLiveMuxer};
+use crate::control::{ClientEntry, ClientGuard, Role, Transport};
 use crate::hub::{PeerInfo, PlayerEvent, Subscriber, SubscriberClosed};
 use crate::Context;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -47,7 +53,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime};
@@ -132,6 +138,16 @@ pub enum MediaTransport {
     WebSocketFlv,
 }
 
+impl MediaTransport {
+    /// The transport the registry and the metrics name.
+    pub fn registry_transport(self) -> Transport {
+        match self {
+            MediaTransport::HttpFlv => Transport::HttpFlv,
+            MediaTransport::WebSocketFlv => Transport::WsFlv,
+        }
+    }
+}
+
 /// What the access decision is asked about: one request to play a stream over HTTP.
 #[derive(Debug, Clone)]
 pub struct PlayRequest {
@@ -163,14 +179,6 @@ pub struct PlayDenied {
 /// so a refused request never touches the hub.
 pub async fn decide_play(_ctx: &Context, _req: &PlayRequest) -> Result<(), PlayDenied> {
     Ok(())
-}
-
-/// Bytes handed to one HTTP player's connection (the HTTP counterpart of the RTMP driver's
-/// `bytes_out`); shared so that an API can read it while the player runs.
-#[derive(Debug, Default)]
-pub struct HttpPlayerStats {
-    /// Bytes of FLV handed to the connection (body frames or WebSocket message payloads).
-    pub bytes_out: AtomicU64,
 }
 
 /// Errors of a media request, each with its status.
@@ -302,7 +310,10 @@ async fn start_player(
             Err(_) => return Err(FlvRequestError::NotPublished(req.app, req.stream)),
         }
     }
-    let stats = Arc::new(HttpPlayerStats::default());
+    let registered = transport.registry_transport();
+    let client = ctx.registry.add_client(id, peer, registered);
+    client.set_state(&req.app, &req.stream, Role::Player);
+    ctx.metrics.connection_opened(registered);
     let what = match transport {
         MediaTransport::HttpFlv => "HTTP-FLV",
         MediaTransport::WebSocketFlv => "WS-FLV",
@@ -313,6 +324,7 @@ async fn start_player(
         live.wallclock_interval = None;
     }
     let mut pump = Pump {
+        client: client.entry().clone(),
         sub,
         mux: FlvLiveMuxer::new(live),
         events: Vec::new(),
@@ -330,7 +342,8 @@ async fn start_player(
             app: req.app,
             stream: req.stream,
             started: Instant::now(),
-            stats,
+            ctx: Arc::downgrade(&ctx),
+            client,
             reason: "client closed",
         },
     })
@@ -354,12 +367,15 @@ enum End {
     PublisherGone,
     /// The hub closed the subscriber.
     Closed(SubscriberClosed),
+    /// Kicked through the API.
+    Kicked,
 }
 
 impl End {
     fn reason(self) -> &'static str {
         match self {
             End::PublisherGone => "publisher gone",
+            End::Kicked => "kicked",
             End::Closed(SubscriberClosed::TooSlow) => "too slow",
             End::Closed(_) => "server shutting down",
         }
@@ -368,6 +384,8 @@ impl End {
 
 /// A subscriber and its muxer: waits for hub events and turns them into FLV pieces.
 struct Pump {
+    /// The player's registry entry (for kicks).
+    client: Arc<ClientEntry>,
     sub: Subscriber,
     mux: FlvLiveMuxer,
     events: Vec<PlayerEvent>,
@@ -399,6 +417,9 @@ impl Pump {
     /// dropped while it waits.
     async fn next_output(&mut self) -> Result<Vec<Bytes>, End> {
         loop {
+            if self.client.is_kicked() {
+                return Err(End::Kicked);
+            }
             let mut out = Vec::new();
             self.mux.take_output(&mut out);
             if !out.is_empty() {
@@ -417,6 +438,8 @@ impl Pump {
                 }
             };
             tokio::select! {
+                // The flag is checked at the top of the loop.
+                () = self.client.notify.notified() => {}
                 r = self.sub.recv_batch(&mut self.events) => {
                     r.map_err(End::Closed)?;
                     let mut events = std::mem::take(&mut self.events);
@@ -449,13 +472,16 @@ struct CloseLog {
     app: String,
     stream: String,
     started: Instant,
-    stats: Arc<HttpPlayerStats>,
+    /// For the connection metrics at close.
+    ctx: Weak<Context>,
+    /// Registered while the player lives; dropped after the close line.
+    client: ClientGuard,
     reason: &'static str,
 }
 
 impl CloseLog {
     fn add(&self, n: usize) {
-        self.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+        self.client.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -466,12 +492,15 @@ impl Drop for CloseLog {
             peer = %self.peer,
             app = %self.app,
             stream = %self.stream,
-            bytes_out = self.stats.bytes_out.load(Ordering::Relaxed),
+            bytes_out = self.client.bytes_out.load(Ordering::Relaxed),
             secs = self.started.elapsed().as_secs_f32(),
             reason = self.reason,
             "{} close",
             self.what
         );
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.metrics.connection_closed(self.client.transport());
+        }
     }
 }
 
@@ -494,7 +523,7 @@ impl FlvBody {
     }
 }
 
-/// The error that aborts the connection of a player the hub closed as too slow.
+/// The error that aborts the connection of a player the hub closed as too slow, or a kicked one.
 #[derive(Debug, thiserror::Error)]
 #[error("HTTP-FLV player closed: {0}")]
 struct PlayerClosed(&'static str);
@@ -525,7 +554,7 @@ impl hyper::body::Body for FlvBody {
                 Err(end) => {
                     this.step = None;
                     this.log.reason = end.reason();
-                    if end == End::Closed(SubscriberClosed::TooSlow) {
+                    if matches!(end, End::Closed(SubscriberClosed::TooSlow) | End::Kicked) {
                         return Poll::Ready(Some(Err(PlayerClosed(end.reason()))));
                     }
                     return Poll::Ready(None);
@@ -559,7 +588,10 @@ async fn serve_ws(mut socket: WebSocket, start: Start) {
                 }
                 Err(end) => {
                     log.reason = end.reason();
-                    let code = if end == End::Closed(SubscriberClosed::TooSlow) { 1008 } else { 1000 };
+                    let code = match end {
+                        End::Closed(SubscriberClosed::TooSlow) | End::Kicked => 1008,
+                        _ => 1000,
+                    };
                     let frame = CloseFrame { code, reason: end.reason().into() };
                     let _ = socket.send(Message::Close(Some(frame))).await;
                     return;

@@ -433,7 +433,7 @@ pub fn on_fi(wall: SystemTime) -> Bytes {
 
 /// `("YYYY-MM-DD", "HH:MM:SS.mmm")` in UTC for milliseconds since the UNIX epoch (proleptic
 /// Gregorian calendar, H. Hinnant's `civil_from_days`).
-fn utc_date_time(ms: u64) -> (String, String) {
+pub(crate) fn utc_date_time(ms: u64) -> (String, String) {
     let days = (ms / 86_400_000) as i64;
     let in_day = ms % 86_400_000;
     let z = days + 719_468;

@@ -3,11 +3,13 @@
 //! router per feature:
 //! - [`crate::rtmpt`]: the RTMPT tunnel (`/open`, `/send`, `/idle`, `/close`, `/fcs/ident*`);
 //! - [`flv`]: HTTP-FLV and WebSocket-FLV (`/{app}/{stream}.flv`), with CORS ([`cors`]) and
-//!   the sans-IO live FLV muxer ([`flv_live`]).
+//!   the sans-IO live FLV muxer ([`flv_live`]);
+//! - [`api`]: the JSON control API (`/api/v1/...`, `api.enabled`) and [`metrics`] (`/metrics`,
+//!   `metrics.enabled`), both behind the access rule of [`access`].
 //!
-//! The API and a web page will be further routers merged the same way. Static paths win over
-//! the media route's parameters, so an application named `open`, `send`, `idle`, `close` or
-//! `fcs` cannot be played over HTTP.
+//! A web page will be a further router merged the same way. Static paths win over the media
+//! route's parameters, so an application named `open`, `send`, `idle`, `close` or `fcs` cannot
+//! be played over HTTP (nor `api` with a stream named `v1`, while the API is on).
 //!
 //! Connections are served by hyper directly (not `axum::serve`) for three reasons: TLS
 //! listeners share the code; each request gets the client's socket address as
@@ -25,9 +27,12 @@
 //! `server.handshake_timeout_secs`; request bodies and sessions are bounded per route
 //! ([`crate::rtmpt::RtmptConfig`]); media players are bounded by the hub's per-player policy.
 
+pub mod access;
+pub mod api;
 pub mod cors;
 pub mod flv;
 pub mod flv_live;
+pub mod metrics;
 
 use crate::config::{HttpSection, Settings};
 use crate::rtmpt::{self, RtmptConfig, RtmptState, SessionTable};
@@ -84,22 +89,74 @@ impl Default for HttpLimits {
     }
 }
 
-/// The HTTP router for a server: every HTTP feature merged into one [`Router`].
+/// The HTTP features a listener serves; `None` is a disabled feature.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// The RTMPT tunnel (`http.rtmpt`).
+    pub rtmpt: Option<RtmptState>,
+    /// HTTP-FLV and WebSocket-FLV (`http.flv`).
+    pub flv: Option<flv::FlvState>,
+    /// The JSON API (`api.enabled`).
+    pub api: Option<api::ControlState>,
+    /// `/metrics` (`metrics.enabled`).
+    pub metrics: Option<api::ControlState>,
+}
+
+impl Features {
+    /// The features `ctx`'s settings turn on (starts the RTMPT session sweeper when RTMPT is on).
+    pub fn from_context(ctx: &Arc<Context>) -> Features {
+        let settings = &ctx.settings;
+        let rtmpt = settings.http.rtmpt.then(|| {
+            let table = Arc::new(SessionTable::new(RtmptConfig::from_settings(
+                &settings.http,
+            )));
+            tokio::spawn(rtmpt::sweep_loop(
+                Arc::downgrade(&table),
+                ctx.shutdown.subscribe(),
+            ));
+            RtmptState {
+                ctx: Arc::downgrade(ctx),
+                table,
+            }
+        });
+        let flv = settings.http.flv.then(|| flv::FlvState {
+            ctx: Arc::downgrade(ctx),
+            cfg: Arc::new(flv::FlvRouteConfig::from_settings(&settings.http)),
+        });
+        let control = api::ControlState {
+            ctx: Arc::downgrade(ctx),
+        };
+        Features {
+            rtmpt,
+            flv,
+            api: settings.api.enabled.then(|| control.clone()),
+            metrics: settings.metrics.enabled.then_some(control),
+        }
+    }
+}
+
+/// The HTTP router for a server: every enabled feature merged into one [`Router`].
 ///
-/// `rtmpt` is `None` when the tunnel is disabled (`http.rtmpt = false`), `flv` when HTTP-FLV
-/// is (`http.flv = false`); `cors_origins` applies to the media routes. Paths no feature claims
-/// answer 404.
-pub fn router(
-    rtmpt: Option<RtmptState>,
-    flv: Option<flv::FlvState>,
-    cors_origins: &[String],
-) -> Router {
+/// `cors_origins` applies to the media routes. Paths no feature claims answer 404.
+pub fn router(features: Features, cors_origins: &[String]) -> Router {
+    let Features {
+        rtmpt,
+        flv,
+        api,
+        metrics,
+    } = features;
     let mut r = Router::new();
     if let Some(state) = rtmpt {
         r = r.merge(rtmpt::routes(state));
     }
     if let Some(state) = flv {
         r = r.merge(flv::routes(state, cors_origins));
+    }
+    if let Some(state) = api {
+        r = r.merge(api::routes(state));
+    }
+    if let Some(state) = metrics {
+        r = r.merge(metrics::routes(state));
     }
     r
 }
@@ -200,24 +257,7 @@ impl HttpListeners {
         }
         let settings = &ctx.settings;
         let limits = HttpLimits::from_settings(settings);
-        let rtmpt = settings.http.rtmpt.then(|| {
-            let table = Arc::new(SessionTable::new(RtmptConfig::from_settings(
-                &settings.http,
-            )));
-            tokio::spawn(rtmpt::sweep_loop(
-                Arc::downgrade(&table),
-                ctx.shutdown.subscribe(),
-            ));
-            RtmptState {
-                ctx: Arc::downgrade(ctx),
-                table,
-            }
-        });
-        let flv = settings.http.flv.then(|| flv::FlvState {
-            ctx: Arc::downgrade(ctx),
-            cfg: Arc::new(flv::FlvRouteConfig::from_settings(&settings.http)),
-        });
-        let app = router(rtmpt, flv, &settings.http.cors_origins);
+        let app = router(Features::from_context(ctx), &settings.http.cors_origins);
         let pool = Arc::new(Semaphore::new(limits.max_connections));
         let acceptor = self
             .tls_config
@@ -230,7 +270,14 @@ impl HttpListeners {
         for (listener, tls) in listeners {
             if let Ok(a) = listener.local_addr() {
                 let what = if tls.is_some() { "HTTPS" } else { "HTTP" };
-                info!(addr = %a, rtmpt = settings.http.rtmpt, flv = settings.http.flv, "{what} listening");
+                info!(
+                    addr = %a,
+                    rtmpt = settings.http.rtmpt,
+                    flv = settings.http.flv,
+                    api = settings.api.enabled,
+                    metrics = settings.metrics.enabled,
+                    "{what} listening"
+                );
             }
             let accept = AcceptLoop {
                 app: app.clone(),

@@ -1,0 +1,466 @@
+//! The JSON API under `/api/v1/` (docs/API.md, "Control API"): the live streams and connected
+//! clients the [`crate::control::Registry`] knows, kicks, and what the server is.
+//!
+//! Routes ([`routes`]):
+//! - `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}`;
+//! - `GET /api/v1/clients`, `GET /api/v1/clients/{id}`, `DELETE /api/v1/clients/{id}` (kick);
+//! - `GET /api/v1/info`.
+//!
+//! Lists answer `{"items": [...]}`. Every error, on any path under `/api/v1/`, is
+//! `{"error": {"status": <code>, "message": "..."}}` with that status: `400` for a bad id, `401`
+//! and `403` from the access rule ([`super::access`], which guards every route here), `404` for
+//! an unknown stream, client or path, `405` for a method a path does not take. Times are RFC 3339
+//! in UTC with milliseconds (`2026-01-31T12:00:00.000Z`).
+//!
+//! New routes go into [`endpoints`]: it is the one list, and [`routes`] puts all of it behind
+//! the access rule.
+
+use super::access;
+use crate::control::registry::{AudioInfo, ClientEntry, StreamEntry, VideoInfo};
+use crate::Context;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A JSON response (`Content-Type: application/json`). The axum `json` feature would add a
+/// request-side dependency this API does not need: it reads no JSON bodies.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+}
+
+/// State of the control routes (the API and `/metrics`).
+#[derive(Debug, Clone)]
+pub struct ControlState {
+    /// The server (weak: the HTTP listener must not keep it alive).
+    pub ctx: Weak<Context>,
+}
+
+impl ControlState {
+    /// The server, or `503` once it is gone.
+    pub fn ctx(&self) -> Result<Arc<Context>, ApiError> {
+        self.ctx.upgrade().ok_or_else(ApiError::shutting_down)
+    }
+}
+
+/// An API error: answered as `{"error": {"status": ..., "message": ...}}` with that status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// `404` with `message`.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// `503`: the server is going away.
+    pub fn shutting_down() -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down")
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    status: u16,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                status: self.status.as_u16(),
+                message: &self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+/// `405` for a method a control path does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this path",
+    )
+}
+
+async fn no_such_path() -> ApiError {
+    ApiError::not_found("no such API path")
+}
+
+/// `{"items": [...]}`.
+#[derive(Debug, Serialize)]
+pub struct Items<T> {
+    /// The entries.
+    pub items: Vec<T>,
+}
+
+/// A stream's publisher.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct PublisherItem {
+    /// Its connection id (`/api/v1/clients/{id}`).
+    pub client_id: u64,
+    /// Its IP address.
+    pub ip: String,
+    /// Its port.
+    pub port: u16,
+    /// How it is connected (`rtmp`, `rtmps`, ...).
+    pub transport: &'static str,
+    /// When it connected (RFC 3339).
+    pub since: String,
+}
+
+/// Video of a stream.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct VideoItem {
+    /// `H.264`, `HEVC`, `AV1`, ...
+    pub codec: String,
+    /// Profile, when known.
+    pub profile: Option<String>,
+    /// Width in pixels, when known.
+    pub width: Option<u32>,
+    /// Height in pixels, when known.
+    pub height: Option<u32>,
+    /// Frames per second, when known.
+    pub fps: Option<f64>,
+}
+
+impl From<VideoInfo> for VideoItem {
+    fn from(v: VideoInfo) -> Self {
+        VideoItem {
+            codec: v.codec,
+            profile: v.profile,
+            width: v.width,
+            height: v.height,
+            fps: v.fps,
+        }
+    }
+}
+
+/// Audio of a stream.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AudioItem {
+    /// `AAC`, `Opus`, `MP3`, ...
+    pub codec: String,
+    /// Sample rate in Hz, when known.
+    pub sample_rate: Option<u32>,
+    /// Channels, when known.
+    pub channels: Option<u32>,
+}
+
+impl From<AudioInfo> for AudioItem {
+    fn from(a: AudioInfo) -> Self {
+        AudioItem {
+            codec: a.codec,
+            sample_rate: a.sample_rate,
+            channels: a.channels,
+        }
+    }
+}
+
+/// One live stream.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct StreamItem {
+    /// Application.
+    pub app: String,
+    /// Stream name.
+    pub name: String,
+    /// When publishing started (RFC 3339).
+    pub since: String,
+    /// Who publishes it.
+    pub publisher: PublisherItem,
+    /// Video, once its sequence header came; `null` otherwise.
+    pub video: Option<VideoItem>,
+    /// Audio, once its sequence header came; `null` otherwise.
+    pub audio: Option<AudioItem>,
+    /// Bits per second from the publisher over the last 10 s.
+    pub bitrate_in: u64,
+    /// Bits per second to all players over the last 10 s.
+    pub bitrate_out: u64,
+    /// Players now (RTMP and HTTP).
+    pub players: u64,
+    /// Media bytes received from the publisher.
+    pub bytes_in: u64,
+    /// Bytes sent to its players (present and gone).
+    pub bytes_out: u64,
+}
+
+impl StreamItem {
+    /// The item for `s`; `publisher` is its publisher's entry while it is registered.
+    pub fn new(s: &StreamEntry, publisher: Option<&ClientEntry>) -> StreamItem {
+        let media = s.media();
+        let (bitrate_in, bitrate_out) = s.bitrates();
+        StreamItem {
+            app: s.app.clone(),
+            name: s.name.clone(),
+            since: rfc3339(s.since),
+            publisher: PublisherItem {
+                client_id: s.publisher_id,
+                ip: s.publisher_peer.ip().to_string(),
+                port: s.publisher_peer.port(),
+                transport: s.publisher_transport.as_str(),
+                since: rfc3339(publisher.map_or(s.since, |p| p.since)),
+            },
+            video: media.video.map(VideoItem::from),
+            audio: media.audio.map(AudioItem::from),
+            bitrate_in,
+            bitrate_out,
+            players: s.players.load(Ordering::Relaxed),
+            bytes_in: s.bytes_in.load(Ordering::Relaxed),
+            bytes_out: s.bytes_out(),
+        }
+    }
+}
+
+/// One connected client.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ClientItem {
+    /// Connection id (as in the log).
+    pub id: u64,
+    /// IP address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+    /// Application (empty before connect).
+    pub app: String,
+    /// Stream published or played (empty when idle).
+    pub stream: String,
+    /// `publisher`, `player` or `idle`.
+    pub role: &'static str,
+    /// `rtmp`, `rtmps`, `rtmpe`, `rtmpt`, `rtmpts`, `http-flv`, `ws-flv`, `rtmfp`.
+    pub transport: &'static str,
+    /// Bytes received from it (updated about once a second).
+    pub bytes_in: u64,
+    /// Bytes sent to it (updated about once a second).
+    pub bytes_out: u64,
+    /// When it connected (RFC 3339).
+    pub since: String,
+}
+
+impl From<&ClientEntry> for ClientItem {
+    fn from(c: &ClientEntry) -> Self {
+        let state = c.state();
+        ClientItem {
+            id: c.id,
+            ip: c.peer.ip().to_string(),
+            port: c.peer.port(),
+            app: state.app,
+            stream: state.stream,
+            role: state.role.as_str(),
+            transport: c.transport().as_str(),
+            bytes_in: c.bytes_in.load(Ordering::Relaxed),
+            bytes_out: c.bytes_out.load(Ordering::Relaxed),
+            since: rfc3339(c.since),
+        }
+    }
+}
+
+/// The addresses the server listens on, by kind (set once the listeners are bound).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Listeners {
+    /// RTMP (`server.listen`).
+    pub rtmp: Vec<SocketAddr>,
+    /// RTMPS (`tls.rtmps_listen`).
+    pub rtmps: Vec<SocketAddr>,
+    /// HTTP (`http.listen`).
+    pub http: Vec<SocketAddr>,
+    /// HTTPS (`tls.https_listen`).
+    pub https: Vec<SocketAddr>,
+}
+
+/// `GET /api/v1/info`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct InfoItem {
+    /// The server's version.
+    pub version: &'static str,
+    /// Whole seconds since the server started.
+    pub uptime_secs: u64,
+    /// Addresses bound.
+    pub listeners: Listeners,
+    /// Connected clients.
+    pub clients: usize,
+    /// Live streams.
+    pub streams: usize,
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds (`1970-01-01T00:00:00.000Z` for times before 1970).
+pub fn rfc3339(t: SystemTime) -> String {
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let (date, time) = super::flv_live::utc_date_time(ms);
+    format!("{date}T{time}Z")
+}
+
+fn stream_item(ctx: &Context, s: &StreamEntry) -> StreamItem {
+    StreamItem::new(s, ctx.registry.client(s.publisher_id).as_deref())
+}
+
+async fn list_streams(
+    State(state): State<ControlState>,
+) -> Result<Json<Items<StreamItem>>, ApiError> {
+    let ctx = state.ctx()?;
+    let items = ctx
+        .registry
+        .streams()
+        .iter()
+        .map(|s| stream_item(&ctx, s))
+        .collect();
+    Ok(Json(Items { items }))
+}
+
+async fn get_stream(
+    State(state): State<ControlState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<StreamItem>, ApiError> {
+    let Path((app, name)) = path?;
+    let ctx = state.ctx()?;
+    let s = ctx
+        .registry
+        .stream(&app, &name)
+        .ok_or_else(|| ApiError::not_found(format!("no live stream {app}/{name}")))?;
+    Ok(Json(stream_item(&ctx, &s)))
+}
+
+async fn list_clients(
+    State(state): State<ControlState>,
+) -> Result<Json<Items<ClientItem>>, ApiError> {
+    let ctx = state.ctx()?;
+    let items = ctx
+        .registry
+        .clients()
+        .iter()
+        .map(|c| ClientItem::from(&**c))
+        .collect();
+    Ok(Json(Items { items }))
+}
+
+/// The client a `{id}` path names: `400` if it is not a number, `404` if there is none.
+fn client_at(
+    ctx: &Context,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Arc<ClientEntry>, ApiError> {
+    let Path(raw) = path?;
+    let id: u64 = raw.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("client id {raw:?} is not a number"),
+        )
+    })?;
+    ctx.registry
+        .client(id)
+        .ok_or_else(|| ApiError::not_found(format!("no client {id}")))
+}
+
+async fn get_client(
+    State(state): State<ControlState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ClientItem>, ApiError> {
+    let ctx = state.ctx()?;
+    Ok(Json(ClientItem::from(&*client_at(&ctx, path)?)))
+}
+
+/// `DELETE /api/v1/clients/{id}`.
+#[derive(Debug, Serialize)]
+struct Kicked {
+    kicked: u64,
+}
+
+async fn kick_client(
+    State(state): State<ControlState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Kicked>, ApiError> {
+    let ctx = state.ctx()?;
+    let c = client_at(&ctx, path)?;
+    c.kick();
+    tracing::info!(conn = c.id, peer = %c.peer, "client kicked through the API");
+    Ok(Json(Kicked { kicked: c.id }))
+}
+
+async fn info(State(state): State<ControlState>) -> Result<Json<InfoItem>, ApiError> {
+    let ctx = state.ctx()?;
+    Ok(Json(InfoItem {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: ctx.metrics.uptime().as_secs(),
+        listeners: ctx.listeners.get().cloned().unwrap_or_default(),
+        clients: ctx.registry.client_count(),
+        streams: ctx.registry.streams().len(),
+    }))
+}
+
+/// Every API route, not yet guarded: add new ones here (with `.fallback(method_not_allowed)`).
+fn endpoints() -> Router<ControlState> {
+    Router::new()
+        .route(
+            "/api/v1/streams",
+            get(list_streams).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/streams/{app}/{stream}",
+            get(get_stream).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/clients",
+            get(list_clients).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/clients/{id}",
+            get(get_client)
+                .delete(kick_client)
+                .fallback(method_not_allowed),
+        )
+        .route("/api/v1/info", get(info).fallback(method_not_allowed))
+        .route("/api/v1/{*rest}", any(no_such_path))
+}
+
+/// The API router, behind the access rule.
+pub fn routes(state: ControlState) -> Router {
+    access::guarded(endpoints(), state)
+}
