@@ -612,3 +612,83 @@ fn answering_with_the_wrong_kind_keeps_the_request() {
         .iter()
         .any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
 }
+
+/// Media a client sends while its publish awaits the application's decision (a hook round
+/// trip) is held, then delivered in order after `NetStream.Publish.Start`.
+#[test]
+fn media_sent_before_the_publish_is_accepted_is_held_then_delivered() {
+    let mut p = Pair::new(ClientHandshakeMode::Digest, 11, false);
+    p.connect();
+    p.client.publish("early", PublishMode::Live).unwrap();
+    p.pump();
+    let (request, stream_id) = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequest {
+                request, stream_id, ..
+            } => Some((*request, *stream_id)),
+            _ => None,
+        })
+        .expect("publish request");
+    for i in 0..3u32 {
+        p.client.send_video(
+            stream_id,
+            Timestamp(i * 40),
+            video(i == 0, 100 + i as usize),
+        );
+    }
+    p.pump();
+    assert!(
+        !p.take_server_events()
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Video { .. })),
+        "nothing is delivered before the decision"
+    );
+    p.server.accept_publish(request).unwrap();
+    p.pump();
+    let sizes: Vec<usize> = p
+        .take_server_events()
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Video { payload, .. } => Some(payload.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, [105, 106, 107]);
+}
+
+/// A client that floods a stream whose publish is still pending hits a typed limit.
+#[test]
+fn held_media_is_bounded() {
+    let mut p = Pair::new(ClientHandshakeMode::Simple, 12, false);
+    p.connect();
+    p.client.publish("flood", PublishMode::Live).unwrap();
+    p.pump();
+    let stream_id = p
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequest { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        })
+        .expect("publish request");
+    let limit = ServerConfig::default().max_held_publish_bytes;
+    let mut sent = 0;
+    while sent <= limit {
+        p.client
+            .send_video(stream_id, Timestamp::ZERO, video(false, 60_000));
+        sent += 60_000;
+    }
+    let mut err = None;
+    while let Some(b) = p.client.poll_transmit() {
+        if let Err(e) = p.server.handle_input(&b) {
+            err = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(err, Some(sluice_rtmp::session::SessionError::HeldMediaLimit { limit: l, .. }) if l == limit),
+        "{err:?}"
+    );
+}

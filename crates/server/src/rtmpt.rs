@@ -511,7 +511,7 @@ async fn open(
     let table = Arc::downgrade(&st.table);
     let driver_id = id.clone();
     tokio::spawn(async move {
-        serve_connection(conn_end, peer, ctx).await;
+        serve_connection(conn_end, peer, ctx, crate::control::Transport::Rtmpt).await;
         if let Some(t) = table.upgrade() {
             if t.remove(&driver_id).is_some() {
                 debug!(session = %driver_id, "RTMPT session ended with its connection");

@@ -8,6 +8,7 @@
 //! address. Both steps share the handshake timeout (`server.handshake_timeout_secs`).
 
 use crate::config::Settings;
+use crate::control::Transport::Rtmp;
 use crate::driver::{serve_connection, serve_tcp_connection};
 use crate::hub::Hub;
 use crate::proxy::{self, ProxyError, ProxyLimits, ProxyPolicy, TrustedProxies, TrustedProxyError};
@@ -326,7 +327,10 @@ impl Connection {
                 let (prefix, tcp) = accepted.stream.into_parts();
                 Box::pin(serve_tcp_connection(tcp, prefix, client, self.ctx)).await
             }
-            Transport::Plain => Box::pin(serve_connection(accepted.stream, client, self.ctx)).await,
+            Transport::Plain => {
+                let plain = serve_connection(accepted.stream, client, self.ctx, Rtmp);
+                Box::pin(plain).await
+            }
             Transport::Tls(acceptor) => {
                 let tls = serve_tls(acceptor.clone(), accepted.stream, client, timeout, self.ctx);
                 Box::pin(tls).await
@@ -351,6 +355,7 @@ async fn serve_tls(
             return;
         }
         Ok(Err(e)) => {
+            ctx.metrics.handshake_failed("tls");
             if ctx.log_throttle.allow("tls handshake failed") {
                 warn!(peer = %client, error = %e, "TLS handshake failed");
             }
@@ -363,7 +368,7 @@ async fn serve_tls(
             return;
         }
     };
-    serve_connection(tls, client, ctx).await
+    serve_connection(tls, client, ctx, crate::control::Transport::Rtmps).await
 }
 
 /// One log line per connection refused before the RTMP handshake.

@@ -57,6 +57,15 @@ pub enum SessionError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A client sent more media while its publish awaited a decision than
+    /// `ServerConfig::max_held_publish_bytes` allows.
+    #[error("message stream {stream_id}: more than {limit} bytes of media sent before the publish was accepted")]
+    HeldMediaLimit {
+        /// The message stream id.
+        stream_id: u32,
+        /// The limit in force.
+        limit: usize,
+    },
     /// The session was closed; no further input or output is possible.
     #[error("session closed")]
     Closed,

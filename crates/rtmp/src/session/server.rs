@@ -48,6 +48,11 @@ pub struct ServerConfig {
     /// buffer instead of sliced from it, so that small frames a server keeps (GOP cache) do not
     /// pin whole input buffers. Default 4096; 0 = always zero-copy.
     pub copy_small_messages: usize,
+    /// Bytes of audio, video and data a client may send on a message stream whose publish is
+    /// still awaiting the application's decision (a hook round trip); they are held and
+    /// delivered in order once the publish is accepted, dropped if it is refused. Past this
+    /// the session fails with [`SessionError::HeldMediaLimit`]. Default 4 MiB.
+    pub max_held_publish_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,7 @@ impl Default for ServerConfig {
             peer_bandwidth: 2_500_000,
             send_bw_done: true,
             copy_small_messages: 4096,
+            max_held_publish_bytes: 4 << 20,
         }
     }
 }
@@ -255,6 +261,9 @@ struct MsgStream {
     paused: bool,
     /// Video is held back until a keyframe (after a pause or receiveVideo(true)).
     wait_keyframe: bool,
+    /// Media and data sent while the publish awaits its decision, in order.
+    held: Vec<ServerEvent>,
+    held_bytes: usize,
 }
 
 impl MsgStream {
@@ -265,6 +274,8 @@ impl MsgStream {
             receive_video: true,
             paused: false,
             wait_keyframe: false,
+            held: Vec::new(),
+            held_bytes: 0,
         }
     }
 }
@@ -477,8 +488,8 @@ impl ServerSession {
                 let cmd = CommandMessage::decode(&msg.payload, amf3, &self.config.amf)?;
                 self.on_command(msg.stream_id, cmd, amf3)?;
             }
-            MessageType::AUDIO | MessageType::VIDEO => self.on_media(msg),
-            MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(msg),
+            MessageType::AUDIO | MessageType::VIDEO => self.on_media(msg)?,
+            MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(msg)?,
             MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3 => {
                 let amf3 = msg.type_id == MessageType::SHARED_OBJECT_AMF3;
                 if self.state != ConnState::Connected {
@@ -493,8 +504,8 @@ impl ServerSession {
             MessageType::AGGREGATE => {
                 for sub in split_aggregate(&msg, &self.config.aggregate)? {
                     match sub.type_id {
-                        MessageType::AUDIO | MessageType::VIDEO => self.on_media(sub),
-                        MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(sub),
+                        MessageType::AUDIO | MessageType::VIDEO => self.on_media(sub)?,
+                        MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => self.on_data(sub)?,
                         other => self.events.push_back(ServerEvent::Ignored {
                             type_id: other,
                             reason: "aggregate sub-message that is not audio, video or data",
@@ -537,14 +548,38 @@ impl ServerSession {
             .is_some_and(|s| s.state == StreamState::Publishing)
     }
 
-    fn on_media(&mut self, msg: RawMessage) {
-        if !self.is_publishing(msg.stream_id) {
+    /// Whether the stream's publish awaits the application's decision.
+    fn is_publish_pending(&self, stream_id: u32) -> bool {
+        self.streams
+            .get(&stream_id)
+            .is_some_and(|s| s.state == StreamState::PublishPending)
+    }
+
+    /// Keep `ev` (of `len` payload bytes) until the pending publish of `stream_id` is decided.
+    fn hold(&mut self, stream_id: u32, len: usize, ev: ServerEvent) -> Result<(), SessionError> {
+        let limit = self.config.max_held_publish_bytes;
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            return Ok(());
+        };
+        s.held_bytes += len;
+        if s.held_bytes > limit {
+            return Err(SessionError::HeldMediaLimit { stream_id, limit });
+        }
+        s.held.push(ev);
+        Ok(())
+    }
+
+    fn on_media(&mut self, msg: RawMessage) -> Result<(), SessionError> {
+        let pending = self.is_publish_pending(msg.stream_id);
+        if !pending && !self.is_publishing(msg.stream_id) {
             self.events.push_back(ServerEvent::Ignored {
                 type_id: msg.type_id,
                 reason: "media on a message stream that is not publishing",
             });
-            return;
+            return Ok(());
         }
+        let len = msg.payload.len();
+        let stream_id = msg.stream_id;
         let ev = if msg.type_id == MessageType::AUDIO {
             ServerEvent::Audio {
                 stream_id: msg.stream_id,
@@ -558,33 +593,44 @@ impl ServerSession {
                 payload: msg.payload,
             }
         };
+        if pending {
+            return self.hold(stream_id, len, ev);
+        }
         self.events.push_back(ev);
+        Ok(())
     }
 
-    fn on_data(&mut self, msg: RawMessage) {
+    fn on_data(&mut self, msg: RawMessage) -> Result<(), SessionError> {
         let mut payload = msg.payload;
         if msg.type_id == MessageType::DATA_AMF3 && !payload.is_empty() {
             // AMF3 data messages carry the same leading format byte as AMF3 commands.
             payload = payload.slice(1..);
         }
-        if !self.is_publishing(msg.stream_id) {
+        let pending = self.is_publish_pending(msg.stream_id);
+        if !pending && !self.is_publishing(msg.stream_id) {
             self.events.push_back(ServerEvent::Ignored {
                 type_id: msg.type_id,
                 reason: "data message on a message stream that is not publishing",
             });
-            return;
+            return Ok(());
         }
         let name = sluice_amf::Amf0Decoder::with_limits(&payload, self.config.amf.clone())
             .decode()
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        self.events.push_back(ServerEvent::Data {
+        let len = payload.len();
+        let ev = ServerEvent::Data {
             stream_id: msg.stream_id,
             timestamp: msg.timestamp,
             name,
             payload,
-        });
+        };
+        if pending {
+            return self.hold(msg.stream_id, len, ev);
+        }
+        self.events.push_back(ev);
+        Ok(())
     }
 
     fn reply(&mut self, stream_id: u32, cmd: &Command, amf3: bool) {
@@ -858,6 +904,8 @@ impl ServerSession {
             return;
         };
         let old = std::mem::replace(&mut s.state, StreamState::Idle);
+        s.held = Vec::new();
+        s.held_bytes = 0;
         match old {
             StreamState::Publishing | StreamState::PublishPending => {
                 if old == StreamState::Publishing {
@@ -1031,8 +1079,11 @@ impl ServerSession {
         else {
             return Err(SessionError::UnknownRequest(request.0));
         };
+        let mut held = Vec::new();
         if let Some(s) = self.streams.get_mut(&stream_id) {
             s.state = StreamState::Publishing;
+            held = std::mem::take(&mut s.held);
+            s.held_bytes = 0;
         }
         self.conn
             .send_user_control(&UserControlEvent::StreamBegin(stream_id));
@@ -1041,6 +1092,8 @@ impl ServerSession {
             StatusInfo::status(codes::PUBLISH_START, format!("{name} is now published."))
                 .with("details", name.as_str()),
         );
+        // What the client sent while the decision was pending comes next, in order.
+        self.events.extend(held);
         Ok(())
     }
 
@@ -1048,6 +1101,8 @@ impl ServerSession {
     fn refuse_stream(&mut self, stream_id: u32, code: &str, description: &str) {
         if let Some(s) = self.streams.get_mut(&stream_id) {
             s.state = StreamState::Idle;
+            s.held = Vec::new();
+            s.held_bytes = 0;
         }
         self.send_status(stream_id, StatusInfo::error(code, description));
     }

@@ -37,7 +37,7 @@ pub async fn serve_tcp_connection(
     ctx: Arc<Context>,
 ) {
     let (rd, wr) = tcp.into_split();
-    let conn = Connection::new(peer, ctx);
+    let conn = Connection::new(peer, ctx, crate::control::Transport::Rtmp);
     let shared = Arc::new(Shared {
         conn: Mutex::new(conn),
         wake: Notify::new(),
@@ -126,6 +126,8 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
     let mut next_tick = tokio::time::Instant::now() + TICK;
     let mut timer = Box::pin(tokio::time::sleep_until(next_tick));
     let mut so_rx = None;
+    let entry = sh.lock().client.entry().clone();
+    let mut kicked = std::pin::pin!(entry.notify.notified());
     if !prefix.is_empty() {
         let after = {
             let mut conn = sh.lock();
@@ -180,6 +182,12 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             }
             Some(m) = recv_so(&mut so_rx) => {
                 sh.lock().send_shared_object(&m, false);
+            }
+            _ = kicked.as_mut() => {
+                if entry.is_kicked() {
+                    return CloseReason::Kicked;
+                }
+                kicked.set(entry.notify.notified());
             }
             _ = timer.as_mut() => {
                 // Everything due by the deadline that fired is handled, so the timer is always

@@ -4,10 +4,12 @@
 //! commands). The hub operations these lead to are in [`super::media`].
 
 use super::{app_key, split_query, CloseReason, Connection, PlaySlot, PublishSlot};
+use crate::control::Transport;
 use crate::hub::{FrameKind, PeerInfo};
 use crate::shared_objects::QUEUE_PER_CONNECTION;
 use crate::timestamps::TimestampMapper;
 use sluice_rtmp::command::{codes, ConnectResponse};
+use sluice_rtmp::handshake::HandshakeKind;
 use sluice_rtmp::session::{ServerEvent, ServerSession};
 use std::sync::Weak;
 use std::time::Instant;
@@ -19,6 +21,21 @@ impl Connection {
         match ev {
             ServerEvent::HandshakeComplete(kind) => {
                 debug!(conn = self.id, peer = %self.peer, ?kind, "handshake complete");
+                let name = match kind {
+                    Some(HandshakeKind::Simple) => "simple",
+                    Some(HandshakeKind::Digest(_)) => "digest",
+                    Some(HandshakeKind::Rtmpe { .. }) => "rtmpe",
+                    None => "unknown",
+                };
+                self.ctx.metrics.handshake(name);
+                if matches!(kind, Some(HandshakeKind::Rtmpe { .. }))
+                    && self.client.transport() == Transport::Rtmp
+                {
+                    self.client.set_transport(Transport::Rtmpe);
+                    self.ctx
+                        .metrics
+                        .connection_moved(Transport::Rtmp, Transport::Rtmpe);
+                }
             }
             ServerEvent::ConnectRequest { request, command } => {
                 self.app = app_key(&command.app);
@@ -67,11 +84,13 @@ impl Connection {
                 match self.ctx.hub.publish(&self.app, &key, info) {
                     Ok(publisher) => {
                         let _ = self.session.accept_publish(request);
+                        let entry = self.ctx.registry.add_stream(&self.app, &key, &self.client);
                         info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
                         self.publishers.insert(
                             stream_id,
                             PublishSlot {
                                 publisher,
+                                entry,
                                 batch: Vec::with_capacity(64),
                                 name: key,
                                 started: Instant::now(),
@@ -81,6 +100,7 @@ impl Connection {
                                 logged_audio: false,
                             },
                         );
+                        self.update_role();
                     }
                     Err(e) => {
                         warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
@@ -122,6 +142,7 @@ impl Connection {
                     dropped: 0,
                     pending: Vec::new(),
                 });
+                self.update_role();
                 if self.direct.is_some() {
                     // Nobody wakes a direct player for what it joins with (caches, `Publish`).
                     self.deliver(self.players.len() - 1);
@@ -147,12 +168,14 @@ impl Connection {
                 if let Some(mut slot) = self.publishers.remove(&stream_id) {
                     slot.flush();
                     self.log_unpublish(&slot, "unpublish");
+                    self.update_role();
                 }
             }
             ServerEvent::PlayStopped { stream_id } | ServerEvent::StreamDeleted { stream_id } => {
                 if let Some(pos) = self.players.iter().position(|p| p.stream_id == stream_id) {
                     let p = self.players.remove(pos);
                     info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %p.name, frames = p.frames, dropped = p.dropped, "stop playing");
+                    self.update_role();
                 }
             }
             ServerEvent::Pause {

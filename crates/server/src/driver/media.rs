@@ -3,6 +3,7 @@
 //! what the hub has for a player turned into RTMP messages with per-player timestamps.
 
 use super::{Connection, PENDING_KEEP};
+use crate::control::registry::{AudioInfo, StreamEntry, VideoInfo};
 use crate::hub::{FrameKind, MediaFrame, PlayerEvent};
 use crate::timestamps::Track;
 use bytes::Bytes;
@@ -26,9 +27,12 @@ impl Connection {
         let frame = match kind {
             FrameKind::Video => {
                 let info = sluice_flv::classify_video(&payload);
-                if info.is_sequence_header && !slot.logged_video {
-                    slot.logged_video = true;
-                    log_codec(self.id, &slot.name, true, &payload);
+                if info.is_sequence_header {
+                    record_codec(&slot.entry, true, &payload);
+                    if !slot.logged_video {
+                        slot.logged_video = true;
+                        log_codec(self.id, &slot.name, true, &payload);
+                    }
                 }
                 MediaFrame {
                     kind,
@@ -40,9 +44,12 @@ impl Connection {
             }
             _ => {
                 let info = sluice_flv::classify_audio(&payload);
-                if info.is_sequence_header && !slot.logged_audio {
-                    slot.logged_audio = true;
-                    log_codec(self.id, &slot.name, false, &payload);
+                if info.is_sequence_header {
+                    record_codec(&slot.entry, false, &payload);
+                    if !slot.logged_audio {
+                        slot.logged_audio = true;
+                        log_codec(self.id, &slot.name, false, &payload);
+                    }
                 }
                 MediaFrame {
                     kind,
@@ -80,6 +87,7 @@ impl Connection {
                     let pos = dec.position();
                     let rest = payload.slice(pos..);
                     if is_on_metadata(&rest) {
+                        record_fps(&slot.entry, &rest);
                         slot.flush();
                         slot.publisher.set_metadata(rest);
                     } else {
@@ -88,6 +96,7 @@ impl Connection {
                 }
             }
             "onMetaData" => {
+                record_fps(&slot.entry, &payload);
                 slot.flush();
                 slot.publisher.set_metadata(payload);
             }
@@ -161,6 +170,54 @@ impl Connection {
 
 fn is_on_metadata(body: &[u8]) -> bool {
     matches!(Amf0Decoder::new(body).decode(), Ok(Amf0Value::String(s)) if s == "onMetaData")
+}
+
+/// Codec, size, rate and channels from a sequence header, for the API.
+fn record_codec(entry: &StreamEntry, video: bool, payload: &[u8]) {
+    let described = if video {
+        sluice_flv::describe_video_sequence_header(payload)
+    } else {
+        sluice_flv::describe_audio_sequence_header(payload)
+    };
+    let Ok(c) = described else {
+        return;
+    };
+    entry.update_media(|m| {
+        if video {
+            let fps = m.video.as_ref().and_then(|v| v.fps);
+            m.video = Some(VideoInfo {
+                codec: c.codec.to_string(),
+                profile: c.profile.clone(),
+                width: c.width,
+                height: c.height,
+                fps,
+            });
+        } else {
+            m.audio = Some(AudioInfo {
+                codec: c.codec.to_string(),
+                sample_rate: c.sample_rate,
+                channels: c.channels.map(u32::from),
+            });
+        }
+    });
+}
+
+/// The frame rate an `onMetaData` body announces (`framerate` or `videoframerate`).
+fn record_fps(entry: &StreamEntry, body: &[u8]) {
+    let mut dec = Amf0Decoder::new(body);
+    let _ = dec.decode();
+    let Ok(meta) = dec.decode() else {
+        return;
+    };
+    let fps = ["framerate", "videoframerate"]
+        .iter()
+        .find_map(|k| meta.as_object().and_then(|o| o.get_number(k)))
+        .filter(|f| f.is_finite() && *f > 0.0 && *f < 1000.0);
+    if let Some(fps) = fps {
+        entry.update_media(|m| {
+            m.video.get_or_insert_with(VideoInfo::default).fps = Some(fps);
+        });
+    }
 }
 
 fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {

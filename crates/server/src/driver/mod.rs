@@ -22,6 +22,7 @@
 //! (connect, publish, play, calls, shared objects) leads to; `media` the publisher's messages into
 //! the hub and the hub's events out to a player.
 
+use crate::control::{ClientGuard, Role, StreamGuard, Transport};
 use crate::hub::{DirectSink, MediaFrame, PlayerEvent, Publisher, Subscriber};
 use crate::shared_objects::SoSender;
 use crate::timestamps::TimestampMapper;
@@ -65,6 +66,8 @@ enum CloseReason {
     CloseCommand,
     TooSlow,
     Shutdown,
+    /// `DELETE /api/v1/clients/{id}`.
+    Kicked,
 }
 
 impl CloseReason {
@@ -81,6 +84,7 @@ impl CloseReason {
             CloseReason::CloseCommand => "close command",
             CloseReason::TooSlow => "player too slow",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::Kicked => "kicked",
         }
     }
 }
@@ -100,12 +104,15 @@ impl std::fmt::Display for CloseReason {
             CloseReason::CloseCommand => write!(f, "client sent close"),
             CloseReason::TooSlow => write!(f, "player too slow"),
             CloseReason::Shutdown => write!(f, "server shutting down"),
+            CloseReason::Kicked => write!(f, "kicked through the API"),
         }
     }
 }
 
 struct PublishSlot {
     publisher: Publisher,
+    /// The stream's entry in the registry (API, metrics), removed with the slot.
+    entry: StreamGuard,
     /// Frames received but not yet handed to the hub (see `fanout_batch_ms`).
     batch: Vec<MediaFrame>,
     name: String,
@@ -238,12 +245,12 @@ pub fn app_key(app: &str) -> String {
     app.trim_matches('/').to_owned()
 }
 
-/// Drive one connection to completion.
-pub async fn serve_connection<S>(io: S, peer: SocketAddr, ctx: Arc<Context>)
+/// Drive one connection to completion; `transport` is how it reached us (RTMPS, RTMPT, ...).
+pub async fn serve_connection<S>(io: S, peer: SocketAddr, ctx: Arc<Context>, transport: Transport)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut conn = Connection::new(peer, ctx);
+    let mut conn = Connection::new(peer, ctx, transport);
     let reason = conn.run(io).await;
     conn.finish(&reason);
 }
@@ -267,13 +274,19 @@ struct Connection {
     so_tx: Option<SoSender>,
     /// The receiving end, until the connection loop takes it.
     so_rx: Option<mpsc::Receiver<SharedObjectMessage>>,
+    /// This connection in the registry (API, metrics, kicks).
+    client: ClientGuard,
 }
 
 impl Connection {
     /// A connection that has received nothing yet.
-    fn new(peer: SocketAddr, ctx: Arc<Context>) -> Connection {
+    fn new(peer: SocketAddr, ctx: Arc<Context>, transport: Transport) -> Connection {
+        let id = ctx.next_connection_id();
+        let client = ctx.registry.add_client(id, peer, transport);
+        ctx.metrics.connection_opened(transport);
         Connection {
-            id: ctx.next_connection_id(),
+            id,
+            client,
             peer,
             session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
             ctx,
@@ -310,6 +323,8 @@ impl Connection {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut so_rx = None;
+        let entry = self.client.entry().clone();
+        let mut kicked = std::pin::pin!(entry.notify.notified());
 
         loop {
             if let Err(r) = self.flush(&mut io, write_timeout).await {
@@ -335,6 +350,12 @@ impl Connection {
                 }
                 Some(m) = recv_so(&mut so_rx) => {
                     self.send_shared_object(&m, false);
+                }
+                _ = kicked.as_mut() => {
+                    if entry.is_kicked() {
+                        return CloseReason::Kicked;
+                    }
+                    kicked.set(entry.notify.notified());
                 }
                 r = io.read_buf(self.session.recv_buffer()) => {
                     match r {
@@ -465,8 +486,10 @@ impl Connection {
     fn on_tick(&mut self, lp: &mut LoopState) -> Option<CloseReason> {
         let now = Instant::now();
         if !self.session.is_connected() && now - lp.started > lp.handshake_timeout {
+            self.ctx.metrics.handshake_failed("timeout");
             return Some(CloseReason::HandshakeTimeout);
         }
+        self.store_counters();
         if now - lp.last_rx > lp.idle_timeout {
             return Some(CloseReason::IdleTimeout);
         }
@@ -491,6 +514,33 @@ impl Connection {
                 .publishers
                 .values()
                 .all(|p| p.publisher.player_count() == 0)
+    }
+
+    /// Hand the byte counters to the registry (the API and metrics read them).
+    fn store_counters(&self) {
+        self.client
+            .store_bytes(self.session.bytes_received(), self.bytes_out);
+        for slot in self.publishers.values() {
+            slot.entry
+                .bytes_in
+                .store(slot.bytes, std::sync::atomic::Ordering::Relaxed);
+            slot.entry.players.store(
+                slot.publisher.player_count() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// What the registry shows this connection doing.
+    fn update_role(&self) {
+        if let Some(slot) = self.publishers.values().next() {
+            self.client
+                .set_state(&self.app, &slot.name, Role::Publisher);
+        } else if let Some(p) = self.players.first() {
+            self.client.set_state(&self.app, &p.name, Role::Player);
+        } else {
+            self.client.set_state(&self.app, "", Role::Idle);
+        }
     }
 
     fn has_batched(&self) -> bool {
@@ -541,6 +591,11 @@ impl Connection {
     }
 
     fn finish(&mut self, reason: &CloseReason) {
+        self.store_counters();
+        self.ctx.metrics.connection_closed(self.client.transport());
+        if matches!(reason, CloseReason::Protocol(_)) && !self.session.is_connected() {
+            self.ctx.metrics.handshake_failed("protocol");
+        }
         if self.so_tx.take().is_some() {
             self.ctx.shared_objects.release_connection(self.id);
         }
