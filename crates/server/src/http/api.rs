@@ -464,3 +464,251 @@ fn endpoints() -> Router<ControlState> {
 pub fn routes(state: ControlState) -> Router {
     access::guarded(endpoints(), state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::control::registry::MediaInfo;
+    use crate::control::{Role, Transport};
+    use serde_json::{json, Value};
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    #[test]
+    fn rfc3339_dates() {
+        let at = |ms: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(ms));
+        assert_eq!(at(0).as_bytes(), b"1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400_000).as_bytes(), b"2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            at(1_700_000_000_123).as_bytes(),
+            b"2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            at(4_102_444_799_999).as_bytes(),
+            b"2099-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            at(1_709_251_199_000).as_bytes(),
+            b"2024-02-29T23:59:59.000Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)).as_bytes(),
+            b"1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn errors_are_json_with_their_status() {
+        let r = ApiError::not_found("no client 9").into_response();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        let body = ErrorBody {
+            error: ErrorDetail {
+                status: 404,
+                message: "no client 9",
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":{"status":404,"message":"no client 9"}}"#
+        );
+    }
+
+    /// One request on a fresh connection: status, head, JSON body (`Value::Null` if not JSON).
+    async fn call(addr: SocketAddr, method: &str, path: &str, extra: &str) -> (u16, String, Value) {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let req =
+            format!("{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n{extra}\r\n");
+        c.write_all(req.as_bytes()).await.unwrap();
+        let (status, head, body) = crate::http::tests::read_response(&mut c).await;
+        (
+            status,
+            head,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn settings() -> Settings {
+        let mut s = Settings::default();
+        s.http.listen = vec!["127.0.0.1:0".into()];
+        s
+    }
+
+    fn error(status: u16, v: &Value) {
+        assert_eq!(v["error"]["status"], status, "{v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+
+    #[tokio::test]
+    async fn streams_clients_info_and_kicks() {
+        let (ctx, addr) = crate::http::tests::start(settings()).await;
+        let publisher =
+            ctx.registry
+                .add_client(7, "192.0.2.1:5000".parse().unwrap(), Transport::Rtmps);
+        publisher.set_state("live", "cam", Role::Publisher);
+        let stream = ctx.registry.add_stream("live", "cam", &publisher);
+        stream.update_media(|m| {
+            *m = MediaInfo {
+                video: Some(VideoInfo {
+                    codec: "H.264".into(),
+                    profile: Some("High".into()),
+                    width: Some(1280),
+                    height: Some(720),
+                    fps: Some(30.0),
+                }),
+                audio: None,
+            }
+        });
+        let player =
+            ctx.registry
+                .add_client(8, "[2001:db8::2]:6000".parse().unwrap(), Transport::HttpFlv);
+        player.set_state("live", "cam", Role::Player);
+        let t0 = Instant::now();
+        ctx.registry.sample(t0);
+        stream.bytes_in.store(125_000, Ordering::Relaxed);
+        stream.players.store(1, Ordering::Relaxed);
+        player.store_bytes(0, 250_000);
+        ctx.registry.sample(t0 + Duration::from_secs(1));
+
+        let (status, head, v) = call(addr, "GET", "/api/v1/streams", "").await;
+        assert_eq!(status, 200, "{head}");
+        assert!(head.contains("Content-Type: application/json"), "{head}");
+        let since = rfc3339(stream.since);
+        let publisher_since = rfc3339(publisher.since);
+        let item = json!({
+            "app": "live",
+            "name": "cam",
+            "since": since,
+            "publisher": {
+                "client_id": 7,
+                "ip": "192.0.2.1",
+                "port": 5000,
+                "transport": "rtmps",
+                "since": publisher_since,
+            },
+            "video": {"codec": "H.264", "profile": "High", "width": 1280, "height": 720, "fps": 30.0},
+            "audio": null,
+            "bitrate_in": 1_000_000,
+            "bitrate_out": 2_000_000,
+            "players": 1,
+            "bytes_in": 125_000,
+            "bytes_out": 250_000,
+        });
+        assert_eq!(v, json!({ "items": [item.clone()] }));
+        let (status, _, one) = call(addr, "GET", "/api/v1/streams/live/cam", "").await;
+        assert_eq!((status, &one), (200, &item));
+        let (status, _, v) = call(addr, "GET", "/api/v1/streams/live/nope", "").await;
+        assert_eq!(status, 404);
+        error(404, &v);
+
+        let (status, _, v) = call(addr, "GET", "/api/v1/clients", "").await;
+        assert_eq!(status, 200);
+        let items = v["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[1],
+            json!({
+                "id": 8,
+                "ip": "2001:db8::2",
+                "port": 6000,
+                "app": "live",
+                "stream": "cam",
+                "role": "player",
+                "transport": "http-flv",
+                "bytes_in": 0,
+                "bytes_out": 250_000,
+                "since": rfc3339(player.since),
+            })
+        );
+        assert_eq!(items[0]["role"], "publisher");
+        let (status, _, v) = call(addr, "GET", "/api/v1/clients/7", "").await;
+        assert_eq!((status, &v["transport"]), (200, &json!("rtmps")));
+
+        // Bad ids, unknown ids and paths, wrong methods.
+        let (status, _, v) = call(addr, "GET", "/api/v1/clients/x7", "").await;
+        assert_eq!(status, 400);
+        error(400, &v);
+        let (status, _, v) = call(addr, "DELETE", "/api/v1/clients/99", "").await;
+        assert_eq!(status, 404);
+        error(404, &v);
+        let (status, _, v) = call(addr, "GET", "/api/v1/nothing/here", "").await;
+        assert_eq!(status, 404);
+        error(404, &v);
+        let (status, _, v) = call(addr, "POST", "/api/v1/streams", "").await;
+        assert_eq!(status, 405);
+        error(405, &v);
+        let (status, _, v) = call(addr, "PUT", "/api/v1/clients/8", "").await;
+        assert_eq!(status, 405);
+        error(405, &v);
+
+        // A kick.
+        assert!(!player.is_kicked());
+        let (status, _, v) = call(addr, "DELETE", "/api/v1/clients/8", "").await;
+        assert_eq!((status, v), (200, json!({"kicked": 8})));
+        assert!(player.is_kicked());
+
+        let (status, _, v) = call(addr, "GET", "/api/v1/info", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            (v["clients"].clone(), v["streams"].clone()),
+            (json!(2), json!(1))
+        );
+        assert!(v["uptime_secs"].is_u64());
+        // A bare context has bound nothing it knows of.
+        assert_eq!(
+            v["listeners"],
+            json!({"rtmp": [], "rtmps": [], "http": [], "https": []})
+        );
+
+        let (status, head, _) = call(addr, "GET", "/metrics", "").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+            "{head}"
+        );
+        let (status, _, v) = call(addr, "POST", "/metrics", "").await;
+        assert_eq!(status, 405);
+        error(405, &v);
+        ctx.begin_shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_token_guards_the_api_and_metrics_and_routes_can_be_disabled() {
+        let mut s = settings();
+        s.api.token = "tok".into();
+        let (ctx, addr) = crate::http::tests::start(s).await;
+        for path in ["/api/v1/clients", "/metrics", "/api/v1/nothing"] {
+            let (status, head, v) = call(addr, "GET", path, "").await;
+            assert_eq!(status, 401, "{path}");
+            assert!(head.contains("Www-Authenticate: Bearer\r\n"), "{head}");
+            error(401, &v);
+            let (status, head, _) = call(addr, "GET", path, "Authorization: Bearer nope\r\n").await;
+            assert_eq!(status, 401, "{path}");
+            assert!(head.contains("invalid_token"), "{head}");
+        }
+        let (status, _, v) = call(
+            addr,
+            "GET",
+            "/api/v1/clients",
+            "Authorization: Bearer tok\r\n",
+        )
+        .await;
+        assert_eq!((status, v), (200, json!({"items": []})));
+        let (status, _, _) = call(addr, "GET", "/metrics", "Authorization: Bearer tok\r\n").await;
+        assert_eq!(status, 200);
+        ctx.begin_shutdown();
+
+        let mut s = settings();
+        s.api.enabled = false;
+        s.metrics.enabled = false;
+        let (ctx, addr) = crate::http::tests::start(s).await;
+        for path in ["/api/v1/clients", "/metrics"] {
+            let (status, _, v) = call(addr, "GET", path, "").await;
+            assert_eq!((status, v), (404, Value::Null), "{path}");
+        }
+        ctx.begin_shutdown();
+    }
+}

@@ -751,4 +751,55 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         ctx.begin_shutdown();
     }
+
+    #[tokio::test]
+    async fn a_player_is_a_registry_client_until_kicked() {
+        let (ctx, addr) = start().await;
+        let publisher = ctx.hub.publish("live", "k", PeerInfo::new("t")).unwrap();
+        publisher.send(
+            MediaFrame::video(0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]), true)
+                .into_sequence_header(),
+        );
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /live/k.flv HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        let client = ctx
+            .registry
+            .clients()
+            .pop()
+            .expect("the player is registered");
+        let state = client.state();
+        assert_eq!((state.app.as_str(), state.stream.as_str()), ("live", "k"));
+        assert_eq!(state.role, crate::control::Role::Player);
+        assert_eq!(client.transport(), crate::control::Transport::HttpFlv);
+        assert_eq!(client.peer.ip(), addr.ip());
+        assert!(ctx
+            .metrics
+            .render(&ctx.registry, 10)
+            .contains("sluice_connections{transport=\"http-flv\"} 1"));
+
+        // A kick aborts the response and unregisters the player.
+        client.kick();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+            .await
+            .expect("the kicked response ends");
+        for _ in 0..100 {
+            if ctx.registry.client_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(ctx.registry.client_count(), 0);
+        assert!(ctx
+            .metrics
+            .render(&ctx.registry, 10)
+            .contains("sluice_connections{transport=\"http-flv\"} 0"));
+        drop(publisher);
+        ctx.begin_shutdown();
+    }
 }

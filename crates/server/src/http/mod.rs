@@ -424,7 +424,8 @@ mod tests {
         read_response(stream).await
     }
 
-    async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    /// One response: the status code, the raw head and the body (by `Content-Length`).
+    pub(in crate::http) async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
         let mut buf = Vec::new();
         let head_end = loop {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -452,7 +453,8 @@ mod tests {
         (status, head, body)
     }
 
-    async fn start(settings: Settings) -> (Arc<Context>, SocketAddr) {
+    /// A context for `settings` with its HTTP listener serving; its address.
+    pub(in crate::http) async fn start(settings: Settings) -> (Arc<Context>, SocketAddr) {
         let ctx = Arc::new(Context::new(settings));
         let l = bind(&ctx.settings, None).await.unwrap();
         let addr = l.local_addrs()[0];
