@@ -302,6 +302,80 @@ pub fn is_video_sequence_header(payload: &[u8]) -> bool {
     sluice_flv::classify_video(payload).is_sequence_header
 }
 
+/// One HTTP/1.1 request to `127.0.0.1:port` on a fresh connection (`Connection: close`,
+/// `extra` holds whole header lines): the status, the head and the body (read to the close).
+pub fn http_request(port: u16, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)
+        .unwrap_or_else(|e| panic!("{method} {path}: reading the response: {e}"));
+    let i = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("{method} {path}: no response head: {buf:?}"))
+        + 4;
+    let head = String::from_utf8_lossy(&buf[..i]).into_owned();
+    let status = head
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: bad status line: {head}"));
+    (status, head, buf[i..].to_vec())
+}
+
+/// `GET path` of the JSON API; panics unless it answers 200 with JSON.
+pub fn api_get(port: u16, path: &str) -> serde_json::Value {
+    let (status, head, body) = http_request(port, "GET", path, "");
+    assert_eq!(
+        status,
+        200,
+        "GET {path}: {head}{}",
+        String::from_utf8_lossy(&body)
+    );
+    serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "GET {path}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    })
+}
+
+/// Polls `GET path` until it answers 200 and `ok` holds for its JSON; returns that JSON.
+///
+/// # Panics
+/// If it does not within `timeout` (the message holds the last answer and the server log).
+pub fn api_wait(
+    server: &Sluice,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (status, head, body) = http_request(port, "GET", path, "");
+        if status == 200 {
+            let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            if ok(&v) {
+                return v;
+            }
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "GET {path} did not reach the expected state within {timeout:?}; last:\n{head}{}\nserver log:\n{}",
+                String::from_utf8_lossy(&body),
+                server.log()
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// An RTMP client over a blocking socket, driven by the sans-IO [`ClientSession`].
 #[derive(Debug)]
 pub struct RawClient {

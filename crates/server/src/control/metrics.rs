@@ -259,16 +259,16 @@ impl Metrics {
         .expect("valid metric");
         let bitrate_in = IntGaugeVec::new(
             Opts::new(
-                "sluice_stream_bitrate_in_bits",
-                "Bits per second from the publisher over the last 10 s.",
+                "sluice_stream_in_bytes_per_second",
+                "Bytes per second from the publisher over the last 10 s.",
             ),
             labels,
         )
         .expect("valid metric");
         let bitrate_out = IntGaugeVec::new(
             Opts::new(
-                "sluice_stream_bitrate_out_bits",
-                "Bits per second to all players over the last 10 s.",
+                "sluice_stream_out_bytes_per_second",
+                "Bytes per second to all players over the last 10 s.",
             ),
             labels,
         )
@@ -282,9 +282,10 @@ impl Metrics {
             bytes_in
                 .with_label_values(&l)
                 .inc_by(s.bytes_in.load(Ordering::Relaxed));
+            // Prometheus wants base units (promtool: bytes, not bits).
             let (i, o) = s.bitrates();
-            bitrate_in.with_label_values(&l).set(i as i64);
-            bitrate_out.with_label_values(&l).set(o as i64);
+            bitrate_in.with_label_values(&l).set((i / 8) as i64);
+            bitrate_out.with_label_values(&l).set((o / 8) as i64);
         }
         for m in [players, bitrate_in, bitrate_out] {
             now.register(Box::new(m)).expect("unique metric");
