@@ -9,12 +9,12 @@
 mod live_support;
 
 use live_support::{
-    api_get, api_wait, ffmpeg, ffmpeg_play, fixture, http_request, temp_dir, Sluice,
+    api_get, api_wait, ffmpeg, ffmpeg_play, fixture, http_request, poll_until, temp_dir, Sluice,
 };
 use serde_json::Value;
 use sluice_testkit::{publish_flv, ChildGuard, FixtureOpts};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Codec names compared loosely: `H.264`, `h264` and `H264` are the same codec.
 fn codec_is(v: &Value, want: &str) -> bool {
@@ -169,19 +169,19 @@ fn streams_clients_and_kicks_with_rtmp_and_http_flv_players() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v, serde_json::json!({ "kicked": kicked }));
     // Which guard is the kicked one: the one that exits.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exited = loop {
-        let gone: Vec<usize> = (0..2).filter(|&i| !rtmp_players[i].is_running()).collect();
-        if !gone.is_empty() {
-            break gone;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no RTMP player exited after the kick; server log:\n{}",
-            server.log()
-        );
-        thread::sleep(Duration::from_millis(100));
-    };
+    let exited = poll_until(
+        Duration::from_secs(15),
+        "an RTMP player exiting after the kick",
+        || {
+            let gone: Vec<usize> = (0..2).filter(|&i| !rtmp_players[i].is_running()).collect();
+            if gone.is_empty() {
+                Err("both still running".to_string())
+            } else {
+                Ok(gone)
+            }
+        },
+        || format!("server log:\n{}", server.log()),
+    );
     assert_eq!(
         exited.len(),
         1,

@@ -7,12 +7,13 @@
 
 mod live_support;
 
-use live_support::{api_wait, ffmpeg, ffmpeg_play, fixture, http_request, temp_dir, Sluice};
+use live_support::{
+    api_wait, ffmpeg, ffmpeg_play, fixture, http_request, poll_until, temp_dir, Sluice,
+};
 use sluice_testkit::{publish_flv, tool, FixtureOpts};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `GET /metrics`: checks the content type, returns the body.
 fn scrape(http: u16) -> String {
@@ -65,19 +66,19 @@ fn promtool_check(text: &str) {
 
 /// Scrapes until `ok` holds for the body; returns it.
 fn scrape_until(server: &Sluice, http: u16, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = scrape(http);
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} never held; last scrape:\n{text}\nserver log:\n{}",
-            server.log()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    poll_until(
+        Duration::from_secs(20),
+        what,
+        || {
+            let text = scrape(http);
+            if ok(&text) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+        || format!("server log:\n{}", server.log()),
+    )
 }
 
 const TOTAL: &str = "sluice_connections_total{transport=\"rtmp\"}";

@@ -345,6 +345,31 @@ pub fn api_get(port: u16, path: &str) -> serde_json::Value {
     })
 }
 
+/// Calls `probe` every 100 ms until it gives `Ok`, for at most `timeout`.
+///
+/// # Panics
+/// If it does not in time; the message is `what`, the last `Err` and what `explain` says then.
+pub fn poll_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<T, String>,
+    explain: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "{what}: not within {timeout:?}; last:\n{last}\n{}",
+                    explain()
+                )
+            }
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Polls `GET path` until it answers 200 and `ok` holds for its JSON; returns that JSON.
 ///
 /// # Panics
@@ -356,24 +381,18 @@ pub fn api_wait(
     timeout: Duration,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (status, head, body) = http_request(port, "GET", path, "");
-        if status == 200 {
-            let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            if ok(&v) {
-                return v;
+    poll_until(
+        timeout,
+        &format!("GET {path} reaching the expected state"),
+        || {
+            let (status, head, body) = http_request(port, "GET", path, "");
+            match serde_json::from_slice(&body) {
+                Ok(v) if status == 200 && ok(&v) => Ok(v),
+                _ => Err(format!("{head}{}", String::from_utf8_lossy(&body))),
             }
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "GET {path} did not reach the expected state within {timeout:?}; last:\n{head}{}\nserver log:\n{}",
-                String::from_utf8_lossy(&body),
-                server.log()
-            );
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
+        },
+        || format!("server log:\n{}", server.log()),
+    )
 }
 
 /// An RTMP client over a blocking socket, driven by the sans-IO [`ClientSession`].

@@ -220,8 +220,8 @@ impl Drop for ClientGuard {
     }
 }
 
-/// Video of a stream, from its sequence header and metadata.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Video of a stream, from its sequence header and metadata (serialised as the API shows it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct VideoInfo {
     /// Codec name (`H.264`, `HEVC`, `AV1`, ...).
     pub codec: String,
@@ -235,8 +235,8 @@ pub struct VideoInfo {
     pub fps: Option<f64>,
 }
 
-/// Audio of a stream, from its sequence header.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Audio of a stream, from its sequence header (serialised as the API shows it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct AudioInfo {
     /// Codec name (`AAC`, `Opus`, `MP3`, ...).
     pub codec: String,

@@ -157,54 +157,6 @@ pub struct PublisherItem {
     pub since: String,
 }
 
-/// Video of a stream.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct VideoItem {
-    /// `H.264`, `HEVC`, `AV1`, ...
-    pub codec: String,
-    /// Profile, when known.
-    pub profile: Option<String>,
-    /// Width in pixels, when known.
-    pub width: Option<u32>,
-    /// Height in pixels, when known.
-    pub height: Option<u32>,
-    /// Frames per second, when known.
-    pub fps: Option<f64>,
-}
-
-impl From<VideoInfo> for VideoItem {
-    fn from(v: VideoInfo) -> Self {
-        VideoItem {
-            codec: v.codec,
-            profile: v.profile,
-            width: v.width,
-            height: v.height,
-            fps: v.fps,
-        }
-    }
-}
-
-/// Audio of a stream.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct AudioItem {
-    /// `AAC`, `Opus`, `MP3`, ...
-    pub codec: String,
-    /// Sample rate in Hz, when known.
-    pub sample_rate: Option<u32>,
-    /// Channels, when known.
-    pub channels: Option<u32>,
-}
-
-impl From<AudioInfo> for AudioItem {
-    fn from(a: AudioInfo) -> Self {
-        AudioItem {
-            codec: a.codec,
-            sample_rate: a.sample_rate,
-            channels: a.channels,
-        }
-    }
-}
-
 /// One live stream.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct StreamItem {
@@ -217,9 +169,9 @@ pub struct StreamItem {
     /// Who publishes it.
     pub publisher: PublisherItem,
     /// Video, once its sequence header came; `null` otherwise.
-    pub video: Option<VideoItem>,
+    pub video: Option<VideoInfo>,
     /// Audio, once its sequence header came; `null` otherwise.
-    pub audio: Option<AudioItem>,
+    pub audio: Option<AudioInfo>,
     /// Bits per second from the publisher over the last 10 s.
     pub bitrate_in: u64,
     /// Bits per second to all players over the last 10 s.
@@ -248,8 +200,8 @@ impl StreamItem {
                 transport: s.publisher_transport.as_str(),
                 since: rfc3339(publisher.map_or(s.since, |p| p.since)),
             },
-            video: media.video.map(VideoItem::from),
-            audio: media.audio.map(AudioItem::from),
+            video: media.video,
+            audio: media.audio,
             bitrate_in,
             bitrate_out,
             players: s.players.load(Ordering::Relaxed),
@@ -627,21 +579,18 @@ mod tests {
         assert_eq!((status, &v["transport"]), (200, &json!("rtmps")));
 
         // Bad ids, unknown ids and paths, wrong methods.
-        let (status, _, v) = call(addr, "GET", "/api/v1/clients/x7", "").await;
-        assert_eq!(status, 400);
-        error(400, &v);
-        let (status, _, v) = call(addr, "DELETE", "/api/v1/clients/99", "").await;
-        assert_eq!(status, 404);
-        error(404, &v);
-        let (status, _, v) = call(addr, "GET", "/api/v1/nothing/here", "").await;
-        assert_eq!(status, 404);
-        error(404, &v);
-        let (status, _, v) = call(addr, "POST", "/api/v1/streams", "").await;
-        assert_eq!(status, 405);
-        error(405, &v);
-        let (status, _, v) = call(addr, "PUT", "/api/v1/clients/8", "").await;
-        assert_eq!(status, 405);
-        error(405, &v);
+        for (method, path, want) in [
+            ("GET", "/api/v1/clients/x7", 400),
+            ("DELETE", "/api/v1/clients/-1", 400),
+            ("DELETE", "/api/v1/clients/99", 404),
+            ("GET", "/api/v1/nothing/here", 404),
+            ("POST", "/api/v1/streams", 405),
+            ("PUT", "/api/v1/clients/8", 405),
+        ] {
+            let (status, _, v) = call(addr, method, path, "").await;
+            assert_eq!(status, want, "{method} {path}");
+            error(want, &v);
+        }
 
         // A kick.
         assert!(!player.is_kicked());
