@@ -55,7 +55,7 @@ fn star() -> String {
 /// Each "who" entry is one of: `anyone`; `nobody`; `token` (a signed URL made with `secret`,
 /// see `sluice token`); `key:SECRET` (the client's query has `key=SECRET`); `ip:CIDR[,CIDR...]`
 /// (the client's address, after a trusted proxy header, is in one of the ranges).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessSection {
     /// Who may publish where no rule matches. Default `"anyone"`.
@@ -66,17 +66,6 @@ pub struct AccessSection {
     pub secret: String,
     /// Rules, first match wins (by app, then stream name).
     pub rule: Vec<RuleSection>,
-}
-
-impl Default for AccessSection {
-    fn default() -> Self {
-        AccessSection {
-            publish: Who::default(),
-            play: Who::default(),
-            secret: String::new(),
-            rule: Vec::new(),
-        }
-    }
 }
 
 /// `hooks.style`.

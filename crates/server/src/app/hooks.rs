@@ -114,13 +114,8 @@ impl Hooks {
             ("on_stop", &cfg.on_stop),
         ];
         for (key, url) in urls {
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(HookUrlError {
-                    key,
-                    url: url.clone(),
-                });
-            }
-            if !url.is_empty() && reqwest::Url::parse(url).is_err() {
+            let http = url.starts_with("http://") || url.starts_with("https://");
+            if !url.is_empty() && (!http || reqwest::Url::parse(url).is_err()) {
                 return Err(HookUrlError {
                     key,
                     url: url.clone(),
@@ -206,7 +201,10 @@ impl Hooks {
             self.metrics.hook_call(ev.as_str(), "busy", 0.0);
             return Err(Deny::new(
                 DenyKind::HookError,
-                format!("{}: too many hook calls in flight (hooks.max_in_flight)", ev.as_str()),
+                format!(
+                    "{}: too many hook calls in flight (hooks.max_in_flight)",
+                    ev.as_str()
+                ),
             ));
         };
         let started = Instant::now();
@@ -218,14 +216,22 @@ impl Hooks {
                 self.metrics.hook_call(ev.as_str(), "timeout", secs);
                 return Err(Deny::new(
                     DenyKind::HookTimeout,
-                    format!("{}: no answer within {} ms", ev.as_str(), self.cfg.timeout_ms),
+                    format!(
+                        "{}: no answer within {} ms",
+                        ev.as_str(),
+                        self.cfg.timeout_ms
+                    ),
                 ));
             }
             Ok(Err(e)) if e.is_timeout() => {
                 self.metrics.hook_call(ev.as_str(), "timeout", secs);
                 return Err(Deny::new(
                     DenyKind::HookTimeout,
-                    format!("{}: no answer within {} ms", ev.as_str(), self.cfg.timeout_ms),
+                    format!(
+                        "{}: no answer within {} ms",
+                        ev.as_str(),
+                        self.cfg.timeout_ms
+                    ),
                 ));
             }
             Ok(Err(e)) => {
@@ -251,7 +257,12 @@ impl Hooks {
             if outcome.is_ok() { "allow" } else { "deny" },
             secs,
         );
-        debug!(hook = ev.as_str(), status = status.as_u16(), secs, "hook answered");
+        debug!(
+            hook = ev.as_str(),
+            status = status.as_u16(),
+            secs,
+            "hook answered"
+        );
         outcome
     }
 
@@ -301,7 +312,10 @@ impl Hooks {
         };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             self.metrics.hook_call(ev.as_str(), "busy", 0.0);
-            warn!(hook = ev.as_str(), "notification dropped: hooks.max_in_flight reached");
+            warn!(
+                hook = ev.as_str(),
+                "notification dropped: hooks.max_in_flight reached"
+            );
             return;
         };
         let hooks = self.clone();

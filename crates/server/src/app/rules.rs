@@ -63,11 +63,12 @@ fn compile(who: &Who, has_secret: bool) -> Result<Vec<Entry>, RuleError> {
                         }
                         Entry::Key(k.to_owned())
                     } else if let Some(list) = e.strip_prefix("ip:") {
-                        let nets = TrustedProxies::parse(list.split(',').map(str::trim))
-                            .map_err(|err| RuleError::BadAddress {
+                        let nets = TrustedProxies::parse(list.split(',').map(str::trim)).map_err(
+                            |err| RuleError::BadAddress {
                                 entry: e.to_owned(),
                                 why: err.to_string(),
-                            })?;
+                            },
+                        )?;
                         Entry::Ip(nets)
                     } else {
                         return Err(RuleError::Unknown(e.to_owned()));
@@ -166,7 +167,12 @@ impl Rules {
                 Entry::Anyone => return Ok(()),
                 Entry::Nobody => Deny::new(
                     DenyKind::Rule,
-                    format!("{}ing {}/{} is not allowed", req.action.verb(), req.app, req.stream),
+                    format!(
+                        "{}ing {}/{} is not allowed",
+                        req.action.verb(),
+                        req.app,
+                        req.stream
+                    ),
                 ),
                 Entry::Key(k) => {
                     let given = token::query_value(&req.param, "key").unwrap_or("");
@@ -288,8 +294,22 @@ mod tests {
         let r = Rules::new(&cfg).unwrap();
         let ok = |q: Request| r.check(&q, 100);
         assert!(ok(req(Action::Publish, "live", "studio-1", "", "10.1.2.3")).is_ok());
-        assert!(ok(req(Action::Publish, "live", "studio-1", "key=abc", "192.0.2.1")).is_ok());
-        let d = ok(req(Action::Publish, "live", "studio-1", "key=abd", "192.0.2.1")).unwrap_err();
+        assert!(ok(req(
+            Action::Publish,
+            "live",
+            "studio-1",
+            "key=abc",
+            "192.0.2.1"
+        ))
+        .is_ok());
+        let d = ok(req(
+            Action::Publish,
+            "live",
+            "studio-1",
+            "key=abd",
+            "192.0.2.1",
+        ))
+        .unwrap_err();
         assert_eq!(d.kind, DenyKind::Address);
         // The second rule: a signed URL is needed to publish; play falls back to the default.
         let q = token::signed_query(b"s", "publish", "live", "cam", 200);
@@ -312,7 +332,10 @@ mod tests {
         cfg.publish = Who::One("everyone".into());
         assert!(matches!(Rules::new(&cfg), Err(RuleError::Unknown(_))));
         cfg.publish = Who::One("ip:10.0.0.0/99".into());
-        assert!(matches!(Rules::new(&cfg), Err(RuleError::BadAddress { .. })));
+        assert!(matches!(
+            Rules::new(&cfg),
+            Err(RuleError::BadAddress { .. })
+        ));
         cfg.publish = Who::Any(vec![]);
         assert_eq!(Rules::new(&cfg).unwrap_err(), RuleError::EmptyList);
         cfg.publish = Who::One("key:".into());

@@ -47,7 +47,11 @@ fn mac(secret: &[u8], action: &str, app: &str, stream: &str, expires: u64) -> Hm
 
 /// The hex signature of (`action`, `app`, `stream`, `expires`).
 pub fn sign(secret: &[u8], action: &str, app: &str, stream: &str, expires: u64) -> String {
-    hex::encode(mac(secret, action, app, stream, expires).finalize().into_bytes())
+    hex::encode(
+        mac(secret, action, app, stream, expires)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// The query string (`expires=…&token=…`) of a signed URL.
@@ -153,7 +157,10 @@ mod tests {
 
     #[test]
     fn other_query_arguments_are_ignored() {
-        let q = format!("a=1&{}&b", signed_query(SECRET, "publish", "live", "cam", 50));
+        let q = format!(
+            "a=1&{}&b",
+            signed_query(SECRET, "publish", "live", "cam", 50)
+        );
         assert_eq!(verify(SECRET, "publish", "live", "cam", &q, 10), Ok(()));
         assert_eq!(query_value("a=1&b", "b"), Some(""));
     }

@@ -123,7 +123,8 @@ impl Connection {
             self.ctx.metrics.request("connect", false, "bad_name");
             return Some(CloseReason::ConnectRejected);
         }
-        self.client.set_state(&self.app, "", crate::control::Role::Idle);
+        self.client
+            .set_state(&self.app, "", crate::control::Role::Idle);
         let req = self.app_request(Action::Connect, "", "");
         self.ask(req, Asked::Connect { request, command })
     }
@@ -233,7 +234,13 @@ impl Connection {
         None
     }
 
-    fn finish_publish(&mut self, request: RequestId, stream_id: u32, mode: &PublishMode, d: Decision) {
+    fn finish_publish(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        mode: &PublishMode,
+        d: Decision,
+    ) {
         let name = match d {
             Ok(a) if a.stream.is_empty() => Err(app::Deny::new(
                 DenyKind::BadName,
@@ -285,7 +292,9 @@ impl Connection {
                     crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
                     crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
                 };
-                self.ctx.metrics.request("publish", false, DenyKind::InUse.as_str());
+                self.ctx
+                    .metrics
+                    .request("publish", false, DenyKind::InUse.as_str());
                 let _ = self.session.reject_publish(request, code, &e.to_string());
             }
         }
