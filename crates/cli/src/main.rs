@@ -58,6 +58,11 @@ enum Command {
     /// its own CPU use.
     #[command(after_help = tools::bench::AFTER_HELP)]
     Bench(tools::bench::BenchArgs),
+    /// Mint a signed URL query (`expires=…&token=…`) for publishing or playing one stream.
+    ///
+    /// The server accepts it where `[access]` says "token", with the same `access.secret`.
+    #[command(after_help = tools::token::AFTER_HELP)]
+    Token(tools::token::TokenArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -189,6 +194,7 @@ fn main() {
         Some(Command::Play(args)) => tools::play::run(args),
         Some(Command::Probe(args)) => tools::probe::run(args),
         Some(Command::Bench(args)) => tools::bench::run(args),
+        Some(Command::Token(args)) => tools::token::run(args),
     };
     if let Err(e) = result {
         eprintln!("sluice: {e:#}");

@@ -31,6 +31,10 @@ pub struct Settings {
     pub proxy: ProxySection,
     /// Logging.
     pub log: LogSection,
+    /// Who may publish and play.
+    pub access: crate::app::config::AccessSection,
+    /// HTTP hooks.
+    pub hooks: crate::app::config::HooksSection,
     /// The JSON API.
     pub api: crate::control::config::ApiSection,
     /// Prometheus metrics.
@@ -308,6 +312,9 @@ pub enum ConfigError {
         /// What is wrong.
         why: String,
     },
+    /// `[access]` or `[hooks]` cannot be used.
+    #[error("invalid setting: {0}")]
+    App(#[from] crate::app::AppError),
     /// A value is out of range.
     #[error("invalid setting {key}: {why}")]
     Invalid {
@@ -391,6 +398,7 @@ impl Settings {
 
     /// Check ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::app::App::new(self, std::sync::Arc::new(crate::control::Metrics::new()))?;
         if self.server.listen.is_empty() {
             return Err(ConfigError::Invalid {
                 key: "server.listen",

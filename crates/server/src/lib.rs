@@ -14,6 +14,7 @@
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
+pub mod app;
 pub mod config;
 pub mod control;
 pub mod driver;
@@ -46,7 +47,9 @@ pub struct Context {
     /// Every client and live stream (for the API, metrics and kicks).
     pub registry: control::Registry,
     /// Prometheus metrics.
-    pub metrics: control::Metrics,
+    pub metrics: std::sync::Arc<control::Metrics>,
+    /// The decision chain in force (replaced whole on reload).
+    pub app: arc_swap::ArcSwap<app::App>,
     /// The addresses bound, by kind (set by [`Server::bind`]; empty in a bare context).
     pub listeners: std::sync::OnceLock<http::api::Listeners>,
     /// Summarises repeated warnings (`log.repeat_limit`).

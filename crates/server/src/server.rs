@@ -46,6 +46,9 @@ pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// An entry of `proxy.trusted` is invalid.
     #[error(transparent)]
     TrustedProxy(#[from] TrustedProxyError),
@@ -117,6 +120,7 @@ impl Server {
     /// Check the TLS and proxy settings, load the certificate when a TLS listener is configured,
     /// and bind every `server.listen` and `tls.rtmps_listen` address.
     pub async fn bind(settings: Settings) -> Result<Server, ServerError> {
+        settings.validate()?;
         let trusted = TrustedProxies::parse(&settings.proxy.trusted)?;
         let proxy = Arc::new(ProxyPolicy {
             trusted,
@@ -399,7 +403,13 @@ fn log_proxy_error(ctx: &Context, peer: SocketAddr, listener: &str, e: &ProxyErr
 
 impl Context {
     /// A context for these settings.
+    ///
+    /// # Panics
+    /// If `[access]` or `[hooks]` is invalid: [`Settings::validate`] checks them first.
     pub fn new(settings: Settings) -> Context {
+        let metrics = std::sync::Arc::new(crate::control::Metrics::new());
+        let app = crate::app::App::new(&settings, metrics.clone())
+            .expect("access and hooks settings are checked by Settings::validate");
         let hub = Hub::new(settings.hub_config());
         let session_config = settings.session_config();
         let log_throttle = crate::log_throttle::LogThrottle::new(settings.log.repeat_limit);
@@ -411,7 +421,8 @@ impl Context {
             shared_objects: crate::shared_objects::SharedObjects::default(),
             log_throttle,
             registry: crate::control::Registry::default(),
-            metrics: crate::control::Metrics::new(),
+            metrics,
+            app: arc_swap::ArcSwap::from_pointee(app),
             listeners: std::sync::OnceLock::new(),
             next_id: std::sync::atomic::AtomicU64::new(1),
             shutdown,

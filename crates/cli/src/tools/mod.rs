@@ -1,5 +1,5 @@
-//! The client tools of the `sluice` binary: `publish`, `play`, `probe` and `bench`, built on
-//! `sluice-client`. This module holds what they share: the URL arguments, client options from
+//! The tools of the `sluice` binary: `publish`, `play`, `probe` and `bench`, built on
+//! `sluice-client`, and `token` (signed URLs). This module holds what they share: the URL arguments, client options from
 //! flags, the runtime, progress output and number formatting.
 
 pub mod bench;
@@ -10,6 +10,7 @@ pub mod publish;
 pub mod recorder;
 pub mod stamp;
 pub mod timemap;
+pub mod token;
 
 use anyhow::Context as _;
 use clap::Args;

@@ -48,17 +48,26 @@ impl Sluice {
     /// variable of the test's own environment (e.g. testkit's `SLUICE_FFMPEG9`) is removed first:
     /// the server treats every `SLUICE_` variable as a setting.
     pub fn start_with_env(env: &[(&str, &str)]) -> Sluice {
-        Sluice::start_inner(env, None).0
+        Sluice::start_inner(env, None, None).0
+    }
+
+    /// Like [`Sluice::start_with_env`], reading the settings file `config` (`--config`).
+    pub fn start_with_config(config: &Path, env: &[(&str, &str)]) -> Sluice {
+        Sluice::start_inner(env, None, Some(config)).0
     }
 
     /// Like [`Sluice::start_with_env`], with an HTTP listener (HTTP-FLV, WebSocket-FLV, RTMPT)
     /// on another ephemeral port, returned with the server.
     pub fn start_with_http(env: &[(&str, &str)]) -> (Sluice, u16) {
-        let (s, http) = Sluice::start_inner(env, Some(()));
+        let (s, http) = Sluice::start_inner(env, Some(()), None);
         (s, http.expect("an HTTP port"))
     }
 
-    fn start_inner(env: &[(&str, &str)], with_http: Option<()>) -> (Sluice, Option<u16>) {
+    fn start_inner(
+        env: &[(&str, &str)],
+        with_http: Option<()>,
+        config: Option<&Path>,
+    ) -> (Sluice, Option<u16>) {
         // The port may be taken between free_port() and the server's bind: retry a few times.
         for _ in 0..3 {
             let port = free_port();
@@ -66,6 +75,9 @@ impl Sluice {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
             cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
             cmd.args(["--log", "info"]);
+            if let Some(c) = config {
+                cmd.arg("--config").arg(c);
+            }
             for (k, _) in std::env::vars() {
                 if k.starts_with("SLUICE_") || k == "RUST_LOG" {
                     cmd.env_remove(k);

@@ -128,6 +128,8 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
     let mut so_rx = None;
     let entry = sh.lock().client.entry().clone();
     let mut kicked = std::pin::pin!(entry.notify.notified());
+    // Pending decisions, polled here outside the connection's lock.
+    let mut decisions = Vec::new();
     if !prefix.is_empty() {
         let after = {
             let mut conn = sh.lock();
@@ -159,6 +161,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             if down {
                 conn.on_shutdown();
             }
+            conn.take_decisions(&mut decisions);
             down
         };
         if shutting_down {
@@ -188,6 +191,12 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     return CloseReason::Kicked;
                 }
                 kicked.set(entry.notify.notified());
+            }
+            (i, d) = super::decide::next_decision(&mut decisions) => {
+                let w = decisions.swap_remove(i);
+                if let Some(r) = sh.lock().on_waited_decision(w, d) {
+                    return r;
+                }
             }
             _ = timer.as_mut() => {
                 // Everything due by the deadline that fired is handled, so the timer is always

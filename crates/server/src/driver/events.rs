@@ -1,18 +1,15 @@
-//! What the driver does with each event of the sans-IO session: connect, createStream, publish
-//! and play requests answered, media and data handed to the publishing slot, shared objects, calls
+//! What the driver does with each event of the sans-IO session: connect, publish and play
+//! requests handed to the app (`decide`), media and data handed to the publishing slot, shared objects, calls
 //! and the commands a live server answers by itself (RTMP 1.0 §7.2: NetConnection and NetStream
 //! commands). The hub operations these lead to are in [`super::media`].
 
-use super::{app_key, split_query, CloseReason, Connection, PlaySlot, PublishSlot};
+use super::{CloseReason, Connection};
+use crate::app::Action;
 use crate::control::Transport;
-use crate::hub::{FrameKind, PeerInfo};
+use crate::hub::FrameKind;
 use crate::shared_objects::QUEUE_PER_CONNECTION;
-use crate::timestamps::TimestampMapper;
-use sluice_rtmp::command::{codes, ConnectResponse};
 use sluice_rtmp::handshake::HandshakeKind;
-use sluice_rtmp::session::{ServerEvent, ServerSession};
-use std::sync::Weak;
-use std::time::Instant;
+use sluice_rtmp::session::ServerEvent;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -38,116 +35,27 @@ impl Connection {
                 }
             }
             ServerEvent::ConnectRequest { request, command } => {
-                self.app = app_key(&command.app);
-                info!(
-                    conn = self.id,
-                    peer = %self.peer,
-                    app = %self.app,
-                    tc_url = command.tc_url.as_deref().unwrap_or(""),
-                    flash_ver = command.flash_ver.as_deref().unwrap_or(""),
-                    object_encoding = command.object_encoding,
-                    "connect"
-                );
-                if self.app.is_empty() {
-                    let _ = self
-                        .session
-                        .reject_connect(request, "an application name is required");
-                    return Some(CloseReason::ConnectRejected);
-                }
-                let mut resp = ConnectResponse {
-                    extra_properties: ServerSession::enhanced_rtmp_properties(&command),
-                    ..ConnectResponse::default()
-                };
-                resp.extra_information.insert(
-                    "data",
-                    sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"),
-                );
-                if let Err(e) = self.session.accept_connect(request, resp) {
-                    return Some(CloseReason::Protocol(e.to_string()));
-                }
+                return self.on_connect_request(request, command);
             }
             ServerEvent::StreamCreated { stream_id } => {
                 debug!(conn = self.id, stream_id, "createStream");
             }
-            ServerEvent::FmleCommand { command, name } => {
-                debug!(conn = self.id, command, name = %name, "FMLE command");
+            ServerEvent::FmleCommand { command, .. } => {
+                // The name may be a publisher's secret key: not logged.
+                debug!(conn = self.id, command, "FMLE command");
             }
             ServerEvent::PublishRequest {
                 request,
                 stream_id,
                 name,
                 mode,
-            } => {
-                let (key, _query) = split_query(&name);
-                let key = key.to_owned();
-                let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
-                match self.ctx.hub.publish(&self.app, &key, info) {
-                    Ok(publisher) => {
-                        let _ = self.session.accept_publish(request);
-                        let entry = self.ctx.registry.add_stream(&self.app, &key, &self.client);
-                        info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
-                        self.publishers.insert(
-                            stream_id,
-                            PublishSlot {
-                                publisher,
-                                entry,
-                                batch: Vec::with_capacity(64),
-                                name: key,
-                                started: Instant::now(),
-                                bytes: 0,
-                                frames: 0,
-                                logged_video: false,
-                                logged_audio: false,
-                            },
-                        );
-                        self.update_role();
-                    }
-                    Err(e) => {
-                        warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
-                        let code = match e {
-                            crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
-                            crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
-                        };
-                        let _ = self.session.reject_publish(request, code, &e.to_string());
-                    }
-                }
-            }
+            } => return self.on_publish_request(request, stream_id, &name, mode),
             ServerEvent::PlayRequest {
                 request,
                 stream_id,
                 args,
                 play2,
-            } => {
-                let (key, _) = split_query(&args.name);
-                let key = key.to_owned();
-                self.players.retain(|p| p.stream_id != stream_id);
-                let live = self.ctx.hub.is_live(&self.app, &key);
-                let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
-                let mut subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
-                if let Some(sink) = &self.direct {
-                    subscriber.attach_direct(Weak::clone(sink));
-                }
-                let _ = self.session.accept_play(request);
-                info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");
-                // Almost every connection plays one stream: no spare slots.
-                self.players.reserve_exact(1);
-                self.players.push(PlaySlot {
-                    stream_id,
-                    subscriber,
-                    name: key,
-                    live: false,
-                    started: false,
-                    ts: TimestampMapper::new(),
-                    frames: 0,
-                    dropped: 0,
-                    pending: Vec::new(),
-                });
-                self.update_role();
-                if self.direct.is_some() {
-                    // Nobody wakes a direct player for what it joins with (caches, `Publish`).
-                    self.deliver(self.players.len() - 1);
-                }
-            }
+            } => return self.on_play_request(request, stream_id, &args, play2),
             ServerEvent::Audio {
                 stream_id,
                 timestamp,
@@ -168,6 +76,7 @@ impl Connection {
                 if let Some(mut slot) = self.publishers.remove(&stream_id) {
                     slot.flush();
                     self.log_unpublish(&slot, "unpublish");
+                    self.notify_end(Action::Publish, &slot.name);
                     self.update_role();
                 }
             }
@@ -175,6 +84,7 @@ impl Connection {
                 if let Some(pos) = self.players.iter().position(|p| p.stream_id == stream_id) {
                     let p = self.players.remove(pos);
                     info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %p.name, frames = p.frames, dropped = p.dropped, "stop playing");
+                    self.notify_end(Action::Play, &p.name);
                     self.update_role();
                 }
             }

@@ -28,6 +28,7 @@ use crate::shared_objects::SoSender;
 use crate::timestamps::TimestampMapper;
 use crate::Context;
 
+mod decide;
 mod direct;
 mod events;
 mod media;
@@ -276,6 +277,11 @@ struct Connection {
     so_rx: Option<mpsc::Receiver<SharedObjectMessage>>,
     /// This connection in the registry (API, metrics, kicks).
     client: ClientGuard,
+    /// The connect's tcUrl, and its query (or the app's), for the app's requests.
+    tc_url: String,
+    connect_param: String,
+    /// Requests whose decision takes a hook's round trip.
+    decisions: Vec<decide::Waiting>,
 }
 
 impl Connection {
@@ -287,6 +293,9 @@ impl Connection {
         Connection {
             id,
             client,
+            tc_url: String::new(),
+            connect_param: String::new(),
+            decisions: Vec::new(),
             peer,
             session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
             ctx,
@@ -356,6 +365,12 @@ impl Connection {
                         return CloseReason::Kicked;
                     }
                     kicked.set(entry.notify.notified());
+                }
+                (i, d) = decide::next_decision(&mut self.decisions) => {
+                    let w = self.decisions.swap_remove(i);
+                    if let Some(r) = self.on_waited_decision(w, d) {
+                        return r;
+                    }
                 }
                 r = io.read_buf(self.session.recv_buffer()) => {
                     match r {
@@ -603,8 +618,11 @@ impl Connection {
             // Whatever the publisher sent before the connection ended still reaches players.
             slot.flush();
             self.log_unpublish(&slot, "unpublish (connection closed)");
+            self.notify_end(crate::app::Action::Publish, &slot.name);
         }
-        self.players.clear();
+        for p in std::mem::take(&mut self.players) {
+            self.notify_end(crate::app::Action::Play, &p.name);
+        }
         let level_warn = matches!(
             reason,
             CloseReason::Protocol(_)

@@ -1,0 +1,345 @@
+//! Carrying out the application's decisions ([`crate::app`]) on an RTMP connection: a connect,
+//! publish or play request is turned into an [`app::Request`], asked, and answered when the
+//! decision comes — at once for rules, after the hook's round trip otherwise. Pending decisions
+//! are futures the connection's own loop polls ([`next_decision`]), so the connection keeps
+//! reading (media of a pending publish is held by the session), pinging and serving its other
+//! streams while it waits.
+
+use super::{app_key, split_query, CloseReason, Connection, PlaySlot, PublishSlot};
+use crate::app::{self, Action, Check, Decision, DenyKind, PendingDecision};
+use crate::hub::PeerInfo;
+use crate::timestamps::TimestampMapper;
+use sluice_rtmp::command::{codes, ConnectCommand, ConnectResponse, PlayArgs, PublishMode};
+use sluice_rtmp::session::{RequestId, ServerSession};
+use std::sync::Weak;
+use std::task::Poll;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// A request awaiting its decision.
+pub(super) enum Asked {
+    Connect {
+        request: RequestId,
+        command: Box<ConnectCommand>,
+    },
+    Publish {
+        request: RequestId,
+        stream_id: u32,
+        mode: PublishMode,
+    },
+    Play {
+        request: RequestId,
+        stream_id: u32,
+        play2: bool,
+    },
+}
+
+/// A request and the future that decides it.
+pub(super) struct Waiting {
+    asked: Asked,
+    decision: PendingDecision,
+}
+
+/// The first pending decision to complete: its index and the decision. Pending forever when
+/// there is none (the loop builds this future afresh each turn).
+pub(super) async fn next_decision(waiting: &mut [Waiting]) -> (usize, Decision) {
+    if waiting.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for (i, w) in waiting.iter_mut().enumerate() {
+            if let Poll::Ready(d) = w.decision.as_mut().poll(cx) {
+                return Poll::Ready((i, d));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl Connection {
+    /// A request of this connection for the app.
+    fn app_request(&self, action: Action, stream: &str, query: &str) -> app::Request {
+        app::Request {
+            action,
+            client_id: self.id,
+            peer: self.peer,
+            app: self.app.clone(),
+            stream: stream.to_owned(),
+            param: if query.is_empty() {
+                self.connect_param.clone()
+            } else {
+                query.to_owned()
+            },
+            tc_url: self.tc_url.clone(),
+            transport: self.client.transport(),
+        }
+    }
+
+    /// Ask the app about `req`; answer now if it decided, or keep waiting.
+    fn ask(&mut self, req: app::Request, asked: Asked) -> Option<CloseReason> {
+        match self.ctx.app.load().check(req) {
+            Check::Ready(d) => self.on_decision(asked, d),
+            Check::Pending(decision) => {
+                self.decisions.push(Waiting { asked, decision });
+                None
+            }
+        }
+    }
+
+    /// Tell the app a publish or play ended (`on_unpublish` / `on_stop`).
+    pub(super) fn notify_end(&self, action: Action, stream: &str) {
+        let req = self.app_request(action, stream, "");
+        self.ctx.app.load().notify_end(req);
+    }
+
+    /// A connect request: remember its app, tcUrl and query, and ask.
+    pub(super) fn on_connect_request(
+        &mut self,
+        request: RequestId,
+        command: Box<ConnectCommand>,
+    ) -> Option<CloseReason> {
+        self.app = app_key(&command.app);
+        self.tc_url = command.tc_url.clone().unwrap_or_default();
+        let (_, app_query) = split_query(&command.app);
+        let (_, tc_query) = split_query(&self.tc_url);
+        self.connect_param = if app_query.is_empty() {
+            tc_query.to_owned()
+        } else {
+            app_query.to_owned()
+        };
+        info!(
+            conn = self.id,
+            peer = %self.peer,
+            app = %self.app,
+            flash_ver = command.flash_ver.as_deref().unwrap_or(""),
+            object_encoding = command.object_encoding,
+            "connect"
+        );
+        if self.app.is_empty() {
+            let _ = self
+                .session
+                .reject_connect(request, "an application name is required");
+            self.ctx.metrics.request("connect", false, "bad_name");
+            return Some(CloseReason::ConnectRejected);
+        }
+        self.client
+            .set_state(&self.app, "", crate::control::Role::Idle);
+        let req = self.app_request(Action::Connect, "", "");
+        self.ask(req, Asked::Connect { request, command })
+    }
+
+    /// A publish request: ask about the name without its query.
+    pub(super) fn on_publish_request(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        name: &str,
+        mode: PublishMode,
+    ) -> Option<CloseReason> {
+        let (key, query) = split_query(name);
+        let req = self.app_request(Action::Publish, key, query);
+        self.ask(
+            req,
+            Asked::Publish {
+                request,
+                stream_id,
+                mode,
+            },
+        )
+    }
+
+    /// A play request.
+    pub(super) fn on_play_request(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        args: &PlayArgs,
+        play2: bool,
+    ) -> Option<CloseReason> {
+        let (key, query) = split_query(&args.name);
+        let req = self.app_request(Action::Play, key, query);
+        self.players.retain(|p| p.stream_id != stream_id);
+        self.ask(
+            req,
+            Asked::Play {
+                request,
+                stream_id,
+                play2,
+            },
+        )
+    }
+
+    /// Carry out a decision. Whatever the session queued meanwhile (media held during a
+    /// pending publish, released on accept) is handled next by the caller's event drain.
+    pub(super) fn on_decision(&mut self, asked: Asked, d: Decision) -> Option<CloseReason> {
+        match asked {
+            Asked::Connect { request, command } => self.finish_connect(request, &command, d),
+            Asked::Publish {
+                request,
+                stream_id,
+                mode,
+            } => {
+                self.finish_publish(request, stream_id, &mode, d);
+                None
+            }
+            Asked::Play {
+                request,
+                stream_id,
+                play2,
+            } => {
+                self.finish_play(request, stream_id, play2, d);
+                None
+            }
+        }
+    }
+
+    /// A decided pending request, from the loop: answer it, then handle what it released.
+    pub(super) fn on_waited_decision(&mut self, w: Waiting, d: Decision) -> Option<CloseReason> {
+        if let Some(r) = self.on_decision(w.asked, d) {
+            return Some(r);
+        }
+        let closing = self.drain_session_events();
+        self.flush_batches();
+        closing
+    }
+
+    /// Move pending decisions out (the direct loop polls them outside the connection's lock).
+    pub(super) fn take_decisions(&mut self, into: &mut Vec<Waiting>) {
+        into.append(&mut self.decisions);
+    }
+
+    fn finish_connect(
+        &mut self,
+        request: RequestId,
+        command: &ConnectCommand,
+        d: Decision,
+    ) -> Option<CloseReason> {
+        if let Err(deny) = d {
+            warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "connect denied");
+            let _ = self.session.reject_connect(request, &deny.message);
+            return Some(CloseReason::ConnectRejected);
+        }
+        let mut resp = ConnectResponse {
+            extra_properties: ServerSession::enhanced_rtmp_properties(command),
+            ..ConnectResponse::default()
+        };
+        resp.extra_information.insert(
+            "data",
+            sluice_amf::Amf0Object::new().with("version", "3,5,7,7009"),
+        );
+        if let Err(e) = self.session.accept_connect(request, resp) {
+            return Some(CloseReason::Protocol(e.to_string()));
+        }
+        None
+    }
+
+    fn finish_publish(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        mode: &PublishMode,
+        d: Decision,
+    ) {
+        let name = match d {
+            Ok(a) if a.stream.is_empty() => Err(app::Deny::new(
+                DenyKind::BadName,
+                "a stream name is required".into(),
+            )),
+            other => other.map(|a| a.stream),
+        };
+        let key = match name {
+            Ok(k) => k,
+            Err(deny) => {
+                warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                let code = match deny.kind {
+                    DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
+                    _ => codes::PUBLISH_DENIED,
+                };
+                let _ = self.session.reject_publish(request, code, &deny.message);
+                return;
+            }
+        };
+        let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
+        match self.ctx.hub.publish(&self.app, &key, info) {
+            Ok(publisher) => {
+                if self.session.accept_publish(request).is_err() {
+                    // The client deleted the stream while the decision was pending.
+                    publisher.unpublish();
+                    return;
+                }
+                let entry = self.ctx.registry.add_stream(&self.app, &key, &self.client);
+                info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
+                self.publishers.insert(
+                    stream_id,
+                    PublishSlot {
+                        publisher,
+                        entry,
+                        batch: Vec::with_capacity(64),
+                        name: key,
+                        started: Instant::now(),
+                        bytes: 0,
+                        frames: 0,
+                        logged_video: false,
+                        logged_audio: false,
+                    },
+                );
+                self.update_role();
+            }
+            Err(e) => {
+                warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
+                let code = match e {
+                    crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
+                    crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
+                };
+                self.ctx
+                    .metrics
+                    .request("publish", false, DenyKind::InUse.as_str());
+                let _ = self.session.reject_publish(request, code, &e.to_string());
+            }
+        }
+    }
+
+    fn finish_play(&mut self, request: RequestId, stream_id: u32, play2: bool, d: Decision) {
+        let key = match d {
+            Ok(a) => a.stream,
+            Err(deny) => {
+                warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "play denied");
+                let _ = self
+                    .session
+                    .reject_play(request, codes::PLAY_FAILED, &deny.message);
+                return;
+            }
+        };
+        if self.session.accept_play(request).is_err() {
+            // The client deleted the stream while the decision was pending.
+            return;
+        }
+        self.players.retain(|p| p.stream_id != stream_id);
+        let live = self.ctx.hub.is_live(&self.app, &key);
+        let info = PeerInfo::new(self.peer.to_string()).with_connection_id(self.id);
+        let mut subscriber = self.ctx.hub.subscribe(&self.app, &key, info);
+        if let Some(sink) = &self.direct {
+            subscriber.attach_direct(Weak::clone(sink));
+        }
+        info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, live, play2, "play");
+        // Almost every connection plays one stream: no spare slots.
+        self.players.reserve_exact(1);
+        self.players.push(PlaySlot {
+            stream_id,
+            subscriber,
+            name: key,
+            live: false,
+            started: false,
+            ts: TimestampMapper::new(),
+            frames: 0,
+            dropped: 0,
+            pending: Vec::new(),
+        });
+        self.update_role();
+        if self.direct.is_some() {
+            // Nobody wakes a direct player for what it joins with (caches, `Publish`).
+            self.deliver(self.players.len() - 1);
+        }
+    }
+}
