@@ -2,7 +2,8 @@
 //! fixture over RTMP, two ffmpeg RTMP players and one ffmpeg HTTP-FLV player play it; the API
 //! must show the stream's codecs and size, three players and bytes moving, every client with
 //! its role and transport; a kick (`DELETE /api/v1/clients/{id}`) must end exactly that
-//! player; a token (`SLUICE_API_TOKEN`) must guard every route.
+//! player (and a WebSocket-FLV player gets close 1008); a token (`SLUICE_API_TOKEN`) must guard
+//! every route.
 //!
 //! Every process lives in a `ChildGuard`, every port is ephemeral; missing tools panic.
 
@@ -303,4 +304,73 @@ fn a_token_is_required_when_set() {
     let (status, _, _) = http_request(http, "GET", "/metrics", "Authorization: Bearer s3cret\r\n");
     assert_eq!(status, 200);
     drop(server);
+}
+
+/// A WebSocket-FLV player is a `ws-flv` client; a kick closes its WebSocket with 1008.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kicked_ws_flv_player_gets_close_1008() {
+    use futures_util::StreamExt;
+    use tokio::task::block_in_place;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let input = fixture(FixtureOpts::default().with_duration(Duration::from_secs(30)));
+    let (server, http) = Sluice::start_with_http(&[]);
+    let _publisher = publish_flv(&ffmpeg(), &input, &server.url("w"));
+    block_in_place(|| {
+        api_wait(
+            &server,
+            http,
+            "/api/v1/streams/live/w",
+            Duration::from_secs(20),
+            |s| !s["video"].is_null(),
+        )
+    });
+    let url = format!("ws://127.0.0.1:{http}/live/w.flv");
+    let (mut ws, resp) = tokio_tungstenite::connect_async(&url)
+        .await
+        .unwrap_or_else(|e| panic!("WebSocket connect to {url}: {e}"));
+    assert_eq!(resp.status(), 101);
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a first message in time");
+    assert!(matches!(first, Some(Ok(Message::Binary(_)))), "{first:?}");
+    let clients = block_in_place(|| {
+        api_wait(
+            &server,
+            http,
+            "/api/v1/clients",
+            Duration::from_secs(10),
+            |c| items(c).iter().any(|c| c["transport"] == "ws-flv"),
+        )
+    });
+    let player = items(&clients)
+        .iter()
+        .find(|c| c["transport"] == "ws-flv")
+        .unwrap();
+    assert_eq!(
+        (&player["role"], &player["stream"]),
+        (&Value::from("player"), &Value::from("w"))
+    );
+    let id = player["id"].as_u64().unwrap();
+    let (status, _, _) =
+        block_in_place(|| http_request(http, "DELETE", &format!("/api/v1/clients/{id}"), ""));
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame after the kick: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+    block_in_place(|| {
+        api_wait(
+            &server,
+            http,
+            "/api/v1/clients",
+            Duration::from_secs(10),
+            |c| !ids(c).contains(&id),
+        )
+    });
 }
