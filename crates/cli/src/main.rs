@@ -65,7 +65,7 @@ enum Command {
     Token(tools::token::TokenArgs),
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, Clone)]
 struct ServeArgs {
     /// RTMP listen address, repeatable (default 0.0.0.0:1935). Example: --listen [::]:1935
     #[arg(long, value_name = "ADDR")]
@@ -170,6 +170,28 @@ async fn shutdown_signal() {
     }
 }
 
+/// `kill -HUP`: reload the settings (what can change live; see `sluice_server::reload`).
+fn reload_on_sighup(ctx: std::sync::Weak<sluice_server::Context>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: reload only through the API");
+            return;
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let Some(ctx) = ctx.upgrade() else { return };
+                tracing::info!("SIGHUP: reloading the settings");
+                // The outcome is logged by reload itself.
+                let _ = ctx.reload();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = ctx;
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = load_settings(&args)?;
     init_logging(&settings.log);
@@ -180,6 +202,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     rt.block_on(async move {
         let server = Server::bind(settings).await?;
+        let ctx = server.context();
+        // Reload reads the same sources again: the file, SLUICE_* variables, these flags.
+        ctx.set_loader(Box::new(move || {
+            load_settings(&args)
+                .map_err(|e| sluice_server::config::ConfigError::Parse(format!("{e:#}")))
+        }));
+        reload_on_sighup(std::sync::Arc::downgrade(&ctx));
+        drop(ctx);
         server.run(shutdown_signal()).await;
         anyhow::Ok(())
     })

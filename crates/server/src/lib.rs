@@ -22,6 +22,7 @@ pub mod http;
 pub mod hub;
 pub mod log_throttle;
 pub mod proxy;
+pub mod reload;
 pub mod rtmpt;
 pub mod server;
 pub mod shared_objects;
@@ -33,12 +34,14 @@ pub use config::Settings;
 pub use server::{Server, ServerError};
 
 /// State shared by every connection of a server.
-#[derive(Debug)]
 pub struct Context {
     /// Settings in force.
     pub settings: Settings,
-    /// Session configuration derived from the settings.
-    pub session_config: sluice_rtmp::session::ServerConfig,
+    /// The settings new connections and requests read (replaced on reload; `settings` stays
+    /// as started, for what needs a restart).
+    pub live: arc_swap::ArcSwap<reload::Live>,
+    /// How to read the settings again on reload.
+    loader: std::sync::Mutex<Option<reload::Loader>>,
     /// The stream hub.
     pub hub: hub::Hub,
     /// Remote shared objects of every application.
@@ -56,4 +59,13 @@ pub struct Context {
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
+    }
 }

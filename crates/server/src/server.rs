@@ -411,12 +411,13 @@ impl Context {
         let app = crate::app::App::new(&settings, metrics.clone())
             .expect("access and hooks settings are checked by Settings::validate");
         let hub = Hub::new(settings.hub_config());
-        let session_config = settings.session_config();
+        let live = arc_swap::ArcSwap::from_pointee(crate::reload::Live::new(settings.clone()));
         let log_throttle = crate::log_throttle::LogThrottle::new(settings.log.repeat_limit);
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Context {
             settings,
-            session_config,
+            live,
+            loader: std::sync::Mutex::new(None),
             hub,
             shared_objects: crate::shared_objects::SharedObjects::default(),
             log_throttle,

@@ -173,7 +173,8 @@ struct LoopState {
 
 impl LoopState {
     fn new(ctx: &Context) -> Self {
-        let settings = &ctx.settings.server;
+        let live = ctx.live.load();
+        let settings = &live.settings.server;
         Self {
             handshake_timeout: Duration::from_secs(settings.handshake_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
@@ -297,7 +298,10 @@ impl Connection {
             connect_param: String::new(),
             decisions: Vec::new(),
             peer,
-            session: ServerSession::new(ctx.session_config.clone(), &mut rand::thread_rng()),
+            session: ServerSession::new(
+                ctx.live.load().session_config.clone(),
+                &mut rand::thread_rng(),
+            ),
             ctx,
             app: String::new(),
             publishers: HashMap::new(),
