@@ -112,8 +112,9 @@ pub fn check(
 /// The middleware that applies [`check`] before any control route (its fallbacks included).
 async fn require(State(state): State<ControlState>, req: Request, next: Next) -> Response {
     let verdict = match state.ctx.upgrade() {
+        // The live settings: `api.token` changes on reload.
         Some(ctx) => check(
-            &ctx.settings.api.token,
+            &ctx.live.load().settings.api.token,
             req.extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0),

@@ -648,6 +648,14 @@ mod tests {
         assert_eq!((status, v), (200, json!({"items": []})));
         let (status, _, _) = call(addr, "GET", "/metrics", "Authorization: Bearer tok\r\n").await;
         assert_eq!(status, 200);
+        // A reload changes the token for the next request.
+        let mut reloaded = ctx.settings.clone();
+        reloaded.api.token = "new".into();
+        ctx.live.store(Arc::new(crate::reload::Live::new(reloaded)));
+        let (status, _, _) = call(addr, "GET", "/metrics", "Authorization: Bearer tok\r\n").await;
+        assert_eq!(status, 401);
+        let (status, _, _) = call(addr, "GET", "/metrics", "Authorization: Bearer new\r\n").await;
+        assert_eq!(status, 200);
         ctx.begin_shutdown();
 
         let mut s = settings();

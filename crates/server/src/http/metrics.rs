@@ -15,9 +15,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn scrape(State(state): State<ControlState>) -> Result<Response, ApiError> {
     let ctx = state.ctx()?;
-    let body = ctx
-        .metrics
-        .render(&ctx.registry, ctx.settings.metrics.max_stream_series);
+    // The live settings: `metrics.max_stream_series` changes on reload.
+    let max_series = ctx.live.load().settings.metrics.max_stream_series;
+    let body = ctx.metrics.render(&ctx.registry, max_series);
     let mut r = body.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
