@@ -6,7 +6,7 @@
 //! `alice` while the publisher used a secret key, which never reaches the log), times out (the
 //! request is denied and the server goes on), is down; `on_connect`, `on_unpublish` and
 //! `on_stop`; the nginx-rtmp form style with a 302 rename; signed URLs valid, expired,
-//! tampered and of the wrong action; a fixed key.
+//! tampered and of the wrong action, over RTMP and HTTP-FLV; a fixed key.
 
 mod hook_support;
 mod live_support;
@@ -204,6 +204,21 @@ fn nginx_style_hooks_with_a_302_rename() {
     );
 }
 
+/// The status line of `GET path` on the HTTP port.
+fn http_status(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
 fn sluice_token(action: &str, stream: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["token", "--secret", "s3cret", "--action", action])
@@ -216,7 +231,7 @@ fn sluice_token(action: &str, stream: &str) -> String {
 
 #[test]
 fn signed_urls_valid_expired_tampered_wrong_action() {
-    let sluice = Sluice::start_with_env(&[
+    let (sluice, http) = Sluice::start_with_http(&[
         ("SLUICE_ACCESS_PUBLISH", "token"),
         ("SLUICE_ACCESS_PLAY", "token"),
         ("SLUICE_ACCESS_SECRET", "s3cret"),
@@ -230,6 +245,16 @@ fn signed_urls_valid_expired_tampered_wrong_action() {
     let play_q = sluice_token("play", "cam");
     let frames = play_frames(&format!("{}?{play_q}", sluice.url("cam")));
     assert!(frames >= 30, "{frames}");
+
+    // HTTP-FLV honours the same rule and token: ffmpeg reads the FLV with the token; without
+    // it the answer is 403.
+    let frames = play_frames(&format!("http://127.0.0.1:{http}/live/cam.flv?{play_q}"));
+    assert!(frames >= 30, "HTTP-FLV with a token: {frames}");
+    let head = http_status(http, "/live/cam.flv");
+    assert!(
+        head.starts_with("HTTP/1.0 403") || head.starts_with("HTTP/1.1 403"),
+        "{head}"
+    );
 
     // No token.
     let dir = temp_dir();

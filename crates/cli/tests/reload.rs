@@ -1,20 +1,41 @@
 //! Live reload with real peers: `sluice serve --config F` with ffmpeg publishing and playing;
 //! a deny rule added to F and `SIGHUP` refuses the next publisher while the live stream and its
 //! player go on; a key that needs a restart is reported; a broken F is refused with its error
-//! and the settings in force stay.
+//! and the settings in force stay; `POST /api/v1/reload` does the same and answers in JSON.
 
 mod live_support;
 
 use live_support::{ffmpeg, ffmpeg_play, fixture, publish, temp_dir, Sluice};
 use sluice_testkit::{FixtureOpts, Signal};
+use std::io::{Read, Write};
 use std::time::Duration;
+
+/// `POST path` on the HTTP port; the status and body.
+fn post(port: u16, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
 
 #[test]
 fn sighup_applies_a_deny_rule_to_new_publishers_only() {
     let dir = temp_dir();
     let cfg = dir.path().join("sluice.toml");
     std::fs::write(&cfg, "[access]\npublish = \"anyone\"\n").unwrap();
-    let sluice = Sluice::start_with_config(&cfg, &[]);
+    let (sluice, http) = Sluice::start_with_config_http(&cfg, &[]);
     let input = fixture(FixtureOpts::default().with_duration(Duration::from_secs(30)));
 
     let mut live = publish(&input, &sluice.url("a"));
@@ -66,6 +87,38 @@ fn sighup_applies_a_deny_rule_to_new_publishers_only() {
     );
     let _c = publish(&input, &sluice.url("c"));
     sluice.wait_log(&["publish", "stream=c"], Duration::from_secs(15));
+
+    // The same through the API: a broken file is a 400 with the error; a good one a 200 with
+    // what was applied (here: b* may publish again).
+    let (status, body) = post(http, "/api/v1/reload");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("everyone"), "{body}");
+    std::fs::write(
+        &cfg,
+        "[access]\npublish = \"anyone\"\n[hub]\ngop_cache = false\n",
+    )
+    .unwrap();
+    let (status, body) = post(http, "/api/v1/reload");
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        report["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "access.rule"),
+        "{body}"
+    );
+    assert!(
+        report["restart_required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "hub.gop_cache"),
+        "{body}"
+    );
+    let _b3 = publish(&input, &sluice.url("b3"));
+    sluice.wait_log(&["publish", "stream=b3"], Duration::from_secs(15));
 
     // The stream that was live before the reload went on, and so did its player.
     assert!(

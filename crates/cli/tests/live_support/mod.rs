@@ -51,6 +51,12 @@ impl Sluice {
         Sluice::start_inner(env, None, None).0
     }
 
+    /// Like [`Sluice::start_with_config`], with an HTTP listener on another ephemeral port.
+    pub fn start_with_config_http(config: &Path, env: &[(&str, &str)]) -> (Sluice, u16) {
+        let (s, http) = Sluice::start_inner(env, Some(()), Some(config));
+        (s, http.expect("an HTTP port"))
+    }
+
     /// Like [`Sluice::start_with_env`], reading the settings file `config` (`--config`).
     pub fn start_with_config(config: &Path, env: &[(&str, &str)]) -> Sluice {
         Sluice::start_inner(env, None, Some(config)).0

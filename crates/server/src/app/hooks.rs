@@ -310,6 +310,10 @@ impl Hooks {
         let Some(url) = self.url(ev).map(str::to_owned) else {
             return;
         };
+        // Called from drops too: outside a runtime (a test's teardown) there is nobody to send.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             self.metrics.hook_call(ev.as_str(), "busy", 0.0);
             warn!(
@@ -319,7 +323,7 @@ impl Hooks {
             return;
         };
         let hooks = self.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let started = Instant::now();
             let res = hooks.request(ev, &url, &req).send().await;
             let secs = started.elapsed().as_secs_f64();

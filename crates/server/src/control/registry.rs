@@ -223,7 +223,7 @@ impl Drop for ClientGuard {
 /// Video of a stream, from its sequence header and metadata (serialised as the API shows it).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct VideoInfo {
-    /// Codec name (`H.264`, `HEVC`, `AV1`, ...).
+    /// Codec name as ffmpeg calls it (`h264`, `hevc`, `av1`, `vp9`, ...).
     pub codec: String,
     /// Profile, when the sequence header says.
     pub profile: Option<String>,
@@ -238,7 +238,7 @@ pub struct VideoInfo {
 /// Audio of a stream, from its sequence header (serialised as the API shows it).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct AudioInfo {
-    /// Codec name (`AAC`, `Opus`, `MP3`, ...).
+    /// Codec name as ffmpeg calls it (`aac`, `opus`, `mp3`, ...).
     pub codec: String,
     /// Sample rate in Hz.
     pub sample_rate: Option<u32>,

@@ -22,7 +22,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -387,6 +387,26 @@ async fn info(State(state): State<ControlState>) -> Result<Json<InfoItem>, ApiEr
     }))
 }
 
+/// `POST /api/v1/reload`: read the settings again (see [`crate::reload`]). 200 with what was
+/// applied and what needs a restart; 400 with the error when the new settings are refused (the
+/// old ones stay in force); 501 when the server has no settings source (embedded use).
+async fn reload(
+    State(state): State<ControlState>,
+) -> Result<Json<crate::reload::ReloadReport>, ApiError> {
+    let ctx = state.ctx()?;
+    // Reading the file is blocking I/O: off the async worker.
+    let res = tokio::task::spawn_blocking(move || ctx.reload())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match res {
+        Ok(report) => Ok(Json(report)),
+        Err(e @ crate::reload::ReloadError::NoSource) => {
+            Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()))
+        }
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
 /// Every API route, not yet guarded: add new ones here (with `.fallback(method_not_allowed)`).
 fn endpoints() -> Router<ControlState> {
     Router::new()
@@ -409,6 +429,7 @@ fn endpoints() -> Router<ControlState> {
                 .fallback(method_not_allowed),
         )
         .route("/api/v1/info", get(info).fallback(method_not_allowed))
+        .route("/api/v1/reload", post(reload).fallback(method_not_allowed))
         .route("/api/v1/{*rest}", any(no_such_path))
 }
 

@@ -172,13 +172,41 @@ pub struct PlayDenied {
     pub reason: String,
 }
 
-/// The access decision for a media request: may `req` play its stream?
+/// The access decision for a media request: may `req` play its stream, and under which name?
 ///
-/// The default policy allows every request. This is the one call site of the FLV routes where
-/// a policy (rules, signed tokens, HTTP hooks) decides; it runs before the player subscribes,
-/// so a refused request never touches the hub.
-pub async fn decide_play(_ctx: &Context, _req: &PlayRequest) -> Result<(), PlayDenied> {
-    Ok(())
+/// The same chain as RTMP players ([`crate::app`]): rules, signed URL (`?expires=…&token=…`
+/// on the media URL), the `on_play` hook (which may rename). It runs before the player
+/// subscribes, so a refused request never touches the hub; a refusal is `403` with the reason.
+pub async fn decide_play(ctx: &Context, req: &PlayRequest, id: u64) -> Result<String, PlayDenied> {
+    let ask = app_request(req, id, crate::app::Action::Play);
+    let decision = match ctx.app.load().check(ask) {
+        crate::app::Check::Ready(d) => d,
+        crate::app::Check::Pending(f) => f.await,
+    };
+    match decision {
+        Ok(a) => Ok(a.stream),
+        Err(deny) => {
+            tracing::warn!(conn = id, peer = %req.peer, app = %req.app, reason = %deny, "play denied");
+            Err(PlayDenied {
+                status: StatusCode::FORBIDDEN,
+                reason: deny.message,
+            })
+        }
+    }
+}
+
+/// The app's view of a media request.
+fn app_request(req: &PlayRequest, id: u64, action: crate::app::Action) -> crate::app::Request {
+    crate::app::Request {
+        action,
+        client_id: id,
+        peer: req.peer,
+        app: req.app.clone(),
+        stream: req.stream.clone(),
+        param: req.query.clone().unwrap_or_default(),
+        tc_url: String::new(),
+        transport: req.transport.registry_transport(),
+    }
 }
 
 /// Errors of a media request, each with its status.
@@ -275,18 +303,18 @@ async fn start_player(
     if *ctx.shutdown.borrow() {
         return Err(FlvRequestError::ShuttingDown);
     }
-    let req = PlayRequest {
+    let mut req = PlayRequest {
         app,
         stream,
         query,
         peer,
         transport,
     };
-    decide_play(&ctx, &req)
+    let id = ctx.next_connection_id();
+    req.stream = decide_play(&ctx, &req, id)
         .await
         .map_err(FlvRequestError::Denied)?;
 
-    let id = ctx.next_connection_id();
     let mut sub = ctx.hub.subscribe(
         &req.app,
         &req.stream,
@@ -339,6 +367,7 @@ async fn start_player(
             id,
             peer,
             what,
+            ended: app_request(&req, id, crate::app::Action::Play),
             app: req.app,
             stream: req.stream,
             started: Instant::now(),
@@ -471,6 +500,8 @@ struct CloseLog {
     what: &'static str,
     app: String,
     stream: String,
+    /// What `on_stop` is told when the player ends.
+    ended: crate::app::Request,
     started: Instant,
     /// For the connection metrics at close.
     ctx: Weak<Context>,
@@ -500,6 +531,7 @@ impl Drop for CloseLog {
         );
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.metrics.connection_closed(self.client.transport());
+            ctx.app.load().notify_end(self.ended.clone());
         }
     }
 }
