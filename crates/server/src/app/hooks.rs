@@ -212,36 +212,26 @@ impl Hooks {
         let sent = tokio::time::timeout(timeout, self.request(ev, url, req).send()).await;
         let secs = started.elapsed().as_secs_f64();
         let resp = match sent {
-            Err(_) => {
-                self.metrics.hook_call(ev.as_str(), "timeout", secs);
-                return Err(Deny::new(
-                    DenyKind::HookTimeout,
-                    format!(
-                        "{}: no answer within {} ms",
-                        ev.as_str(),
-                        self.cfg.timeout_ms
-                    ),
-                ));
-            }
-            Ok(Err(e)) if e.is_timeout() => {
-                self.metrics.hook_call(ev.as_str(), "timeout", secs);
-                return Err(Deny::new(
-                    DenyKind::HookTimeout,
-                    format!(
-                        "{}: no answer within {} ms",
-                        ev.as_str(),
-                        self.cfg.timeout_ms
-                    ),
-                ));
-            }
-            Ok(Err(e)) => {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if !e.is_timeout() => {
                 self.metrics.hook_call(ev.as_str(), "error", secs);
                 return Err(Deny::new(
                     DenyKind::HookError,
                     format!("{}: request failed: {e}", ev.as_str()),
                 ));
             }
-            Ok(Ok(r)) => r,
+            // reqwest's own timeout or ours: the same for the client.
+            _ => {
+                self.metrics.hook_call(ev.as_str(), "timeout", secs);
+                return Err(Deny::new(
+                    DenyKind::HookTimeout,
+                    format!(
+                        "{}: no answer within {} ms",
+                        ev.as_str(),
+                        self.cfg.timeout_ms
+                    ),
+                ));
+            }
         };
         let status = resp.status();
         let location = resp
