@@ -109,6 +109,9 @@ pub struct LimitsSection {
     pub max_streams_per_connection: u32,
     /// Deepest AMF nesting accepted in commands and metadata.
     pub amf_max_depth: usize,
+    /// Bytes of media a publisher may send on a stream whose publish awaits its decision (a
+    /// hook's round trip); held and delivered once allowed, and the connection closes past it.
+    pub max_held_publish_bytes: usize,
 }
 
 impl Default for LimitsSection {
@@ -116,6 +119,7 @@ impl Default for LimitsSection {
         let c = ChunkLimits::default();
         let a = AmfLimits::default();
         LimitsSection {
+            max_held_publish_bytes: ServerConfig::default().max_held_publish_bytes,
             max_chunk_size: c.max_chunk_size,
             max_message_size: c.max_message_size,
             max_chunk_streams: c.max_chunk_streams,
@@ -517,6 +521,7 @@ impl Settings {
             chunk_size: self.server.chunk_size,
             window_ack_size: self.server.window_ack_size,
             peer_bandwidth: self.server.window_ack_size,
+            max_held_publish_bytes: self.limits.max_held_publish_bytes,
             ..ServerConfig::default()
         }
     }
