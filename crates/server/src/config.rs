@@ -224,6 +224,9 @@ pub struct HttpSection {
     pub flv_legacy_codecs: bool,
     /// Offer HTTP/2 (ALPN `h2`) on the HTTPS listener. Default true.
     pub http2: bool,
+    /// An HTTP connection whose client reads nothing for this long while a response waits to
+    /// be written is closed (a stalled media player would otherwise live for ever). Default 30.
+    pub write_stall_timeout_secs: u64,
 }
 
 impl Default for HttpSection {
@@ -244,6 +247,7 @@ impl Default for HttpSection {
             flv_wallclock_default: false,
             flv_legacy_codecs: true,
             http2: true,
+            write_stall_timeout_secs: 30,
         }
     }
 }
@@ -452,6 +456,12 @@ impl Settings {
                 self.server.fanout_batch_ms,
                 DAY_MS,
             ),
+            (
+                "http.write_stall_timeout_secs",
+                self.http.write_stall_timeout_secs,
+                DAY_SECS,
+            ),
+            ("hooks.timeout_ms", self.hooks.timeout_ms, DAY_MS),
             (
                 "server.unwatched_read_ms",
                 self.server.unwatched_read_ms,

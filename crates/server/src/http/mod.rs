@@ -33,6 +33,7 @@ pub mod cors;
 pub mod flv;
 pub mod flv_live;
 pub mod metrics;
+pub mod stall;
 
 use crate::config::{HttpSection, Settings};
 use crate::rtmpt::{self, RtmptConfig, RtmptState, SessionTable};
@@ -67,6 +68,9 @@ pub struct HttpLimits {
     pub tls_handshake_timeout: Duration,
     /// Serve HTTP/2 besides HTTP/1.1. Default `http.http2` (true).
     pub http2: bool,
+    /// A write that makes no progress for this long closes the connection ([`stall`]).
+    /// Default `http.write_stall_timeout_secs` (30 s).
+    pub write_stall_timeout: Duration,
 }
 
 impl HttpLimits {
@@ -79,6 +83,7 @@ impl HttpLimits {
                 settings.server.handshake_timeout_secs.max(1),
             ),
             http2: settings.http.http2,
+            write_stall_timeout: Duration::from_secs(settings.http.write_stall_timeout_secs.max(1)),
         }
     }
 }
@@ -385,6 +390,7 @@ async fn serve_http<S>(
     if !limits.http2 {
         builder = builder.http1_only();
     }
+    let io = stall::StallGuard::new(io, limits.write_stall_timeout);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let res = tokio::select! {
@@ -451,6 +457,64 @@ mod tests {
             body.extend_from_slice(&chunk[..n]);
         }
         (status, head, body)
+    }
+
+    /// A client that stops reading an endless response is cut after the write-stall timeout,
+    /// and the connection's task ends (real hyper connection over an in-memory pipe).
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_closed() {
+        use axum::body::Body;
+        let endless = Router::new().route(
+            "/endless",
+            axum::routing::get(|| async {
+                let chunks = endless_stream();
+                Body::from_stream(chunks)
+            }),
+        );
+        let (server_end, mut client) = tokio::io::duplex(16 * 1024);
+        let limits = HttpLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            http2: false,
+            write_stall_timeout: Duration::from_secs(30),
+        };
+        let (_tx, shutdown) = watch::channel(false);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let served = tokio::spawn(async move {
+            serve_http(server_end, peer, endless, &limits, shutdown).await;
+        });
+        client
+            .write_all(b"GET /endless HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        // Never read: the pipe fills, the write stalls, the connection ends after 30 s.
+        let t0 = tokio::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(120), served)
+            .await
+            .expect("the stalled connection was not closed")
+            .unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_secs(30),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
+    /// 1 KiB chunks for ever.
+    fn endless_stream(
+    ) -> impl futures_core::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+        struct Endless;
+        impl futures_core::Stream for Endless {
+            type Item = Result<bytes::Bytes, std::io::Error>;
+            fn poll_next(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Self::Item>> {
+                std::task::Poll::Ready(Some(Ok(bytes::Bytes::from_static(&[0u8; 1024]))))
+            }
+        }
+        Endless
     }
 
     /// A context for `settings` with its HTTP listener serving; its address.
