@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// `io` with writes that fail after `timeout` without progress.
+#[derive(Debug)]
 pub struct StallGuard<S> {
     io: S,
     timeout: Duration,
