@@ -78,6 +78,11 @@ pub struct BenchArgs {
     /// No progress lines; only the report.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Players read this HTTP-FLV (`http://HOST:8080/live/s.flv`) or WebSocket-FLV
+    /// (`ws://HOST:8080/live/s.flv`) URL instead of playing the RTMP URL (which --publish
+    /// still publishes to). Latency and bitrate are measured the same way.
+    #[arg(long, value_name = "URL")]
+    pub play_url: Option<String>,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -236,7 +241,7 @@ impl Samples {
 
 /// What one player saw.
 #[derive(Debug, Default)]
-struct PlayerResult {
+pub(super) struct PlayerResult {
     connected: bool,
     error: Option<(&'static str, String)>,
     first_video_us: Option<u64>,
@@ -250,11 +255,11 @@ struct PlayerResult {
 
 /// Counters shared with the progress line.
 #[derive(Debug, Default)]
-struct Live {
+pub(super) struct Live {
     connected: AtomicU64,
     receiving: AtomicU64,
     failed: AtomicU64,
-    bytes: AtomicU64,
+    pub(super) bytes: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -264,13 +269,15 @@ struct PublisherLive {
     errors: Mutex<Vec<String>>,
 }
 
-struct PlayerJob {
+pub(super) struct PlayerJob {
     url: Arc<Url>,
+    /// Play over HTTP-FLV (`http://…/app/stream.flv`) or WebSocket-FLV (`ws://…`) instead.
+    pub(super) play_url: Option<Arc<String>>,
     name: String,
     options: Arc<ClientOptions>,
-    stop_at: Instant,
-    first_frame_limit: Duration,
-    live: Arc<Live>,
+    pub(super) stop_at: Instant,
+    pub(super) first_frame_limit: Duration,
+    pub(super) live: Arc<Live>,
 }
 
 fn fail(r: &mut PlayerResult, kind: &'static str, msg: String) {
@@ -279,9 +286,98 @@ fn fail(r: &mut PlayerResult, kind: &'static str, msg: String) {
     }
 }
 
+/// What one player measures, whatever carries its media (RTMP here, HTTP-FLV and WS-FLV in
+/// `bench_http`).
+pub(super) struct Meter {
+    t0: Instant,
+    /// Frames stamped before this instant are GOP-cache replays: not delivery latency.
+    live_from: u64,
+    first_media: Option<(Instant, u64)>,
+    pub(super) r: PlayerResult,
+}
+
+impl Meter {
+    pub(super) fn new() -> Meter {
+        Meter {
+            t0: Instant::now(),
+            live_from: 0,
+            first_media: None,
+            r: PlayerResult::default(),
+        }
+    }
+
+    /// The deadline for the first frame.
+    pub(super) fn first_deadline(&self, job: &PlayerJob) -> Instant {
+        (self.t0 + job.first_frame_limit).min(job.stop_at)
+    }
+
+    pub(super) fn fail(&mut self, kind: &'static str, msg: String) {
+        fail(&mut self.r, kind, msg);
+    }
+
+    /// Playing started.
+    pub(super) fn connected(&mut self, live: &Live) {
+        self.r.connected = true;
+        live.connected.fetch_add(1, Ordering::Relaxed);
+        self.live_from = now_micros();
+    }
+
+    /// One audio or video message; `bytes_now` is the connection's byte count so far. True
+    /// when it was the first (the caller then waits until the end of the run).
+    pub(super) fn media(
+        &mut self,
+        video: bool,
+        payload: &[u8],
+        bytes_now: u64,
+        live: &Live,
+    ) -> bool {
+        if let Some(sent) = read_stamp(payload).filter(|&sent| sent >= self.live_from) {
+            let us = u32::try_from(now_micros().saturating_sub(sent)).unwrap_or(u32::MAX);
+            if video {
+                self.r.latency.push(us);
+            } else {
+                self.r.audio_latency.push(us);
+            }
+        }
+        self.r.frames += 1;
+        let since = self.t0.elapsed().as_micros() as u64;
+        if video {
+            self.r.first_video_us.get_or_insert(since);
+        } else {
+            self.r.first_audio_us.get_or_insert(since);
+        }
+        if self.first_media.is_none() {
+            self.first_media = Some((Instant::now(), bytes_now));
+            live.receiving.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// The first frame did not come in time.
+    pub(super) fn timed_out(&mut self, limit: Duration) {
+        if self.first_media.is_none() {
+            self.fail("no_media", format!("no frame within {limit:?}"));
+        }
+    }
+
+    pub(super) fn finish(mut self, bytes_now: u64, live: &Live) -> PlayerResult {
+        if let Some((at, bytes)) = self.first_media {
+            self.r.receive_time = at.elapsed();
+            self.r.bytes = bytes_now - bytes;
+        }
+        if self.r.error.is_some() {
+            live.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.r
+    }
+}
+
 async fn run_player(job: PlayerJob) -> PlayerResult {
-    let t0 = Instant::now();
-    let mut r = PlayerResult::default();
+    if let Some(url) = job.play_url.clone() {
+        return super::bench_http::run_player(job, &url).await;
+    }
+    let mut m = Meter::new();
     let player = async {
         let conn = Client::connect(&job.url, &job.options).await?;
         conn.play(&job.name).await
@@ -289,31 +385,23 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
     let mut player = match tokio::time::timeout_at(job.stop_at, player).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
-            fail(&mut r, e.kind(), e.to_string());
-            return r;
+            m.fail(e.kind(), e.to_string());
+            return m.finish(0, &job.live);
         }
         Err(_) => {
-            fail(&mut r, "timeout", "run ended before play started".into());
-            return r;
+            m.fail("timeout", "run ended before play started".into());
+            return m.finish(0, &job.live);
         }
     };
-    r.connected = true;
-    job.live.connected.fetch_add(1, Ordering::Relaxed);
-    // Frames sent before this player was playing are replays (GOP cache): their age is not
-    // delivery latency, so only frames stamped after this instant are measured.
-    let live_from = now_micros();
-    let first_deadline = (t0 + job.first_frame_limit).min(job.stop_at);
-    let sleep = tokio::time::sleep_until(first_deadline);
+    m.connected(&job.live);
+    let sleep = tokio::time::sleep_until(m.first_deadline(&job));
     tokio::pin!(sleep);
-    let mut first_media: Option<(Instant, u64)> = None;
     let mut last_bytes = player.connection().bytes_read();
     loop {
         let ev = tokio::select! {
             ev = player.next_event() => ev,
             () = &mut sleep => {
-                if first_media.is_none() {
-                    fail(&mut r, "no_media", format!("no frame within {:?}", job.first_frame_limit));
-                }
+                m.timed_out(job.first_frame_limit);
                 break;
             }
         };
@@ -322,52 +410,25 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
             .bytes
             .fetch_add(now_bytes - last_bytes, Ordering::Relaxed);
         last_bytes = now_bytes;
-        let video = match ev {
-            Ok(PlayEvent::Video { payload, .. }) => {
-                if let Some(sent) = read_stamp(&payload).filter(|&sent| sent >= live_from) {
-                    let us = now_micros().saturating_sub(sent);
-                    r.latency.push(u32::try_from(us).unwrap_or(u32::MAX));
-                }
-                true
-            }
-            Ok(PlayEvent::Audio { payload, .. }) => {
-                if let Some(sent) = read_stamp(&payload).filter(|&sent| sent >= live_from) {
-                    let us = now_micros().saturating_sub(sent);
-                    r.audio_latency.push(u32::try_from(us).unwrap_or(u32::MAX));
-                }
-                false
-            }
+        let (video, payload) = match ev {
+            Ok(PlayEvent::Video { payload, .. }) => (true, payload),
+            Ok(PlayEvent::Audio { payload, .. }) => (false, payload),
             Ok(PlayEvent::Eof(reason)) => {
-                fail(&mut r, "stream_ended", format!("stream ended: {reason:?}"));
+                m.fail("stream_ended", format!("stream ended: {reason:?}"));
                 break;
             }
             Ok(_) => continue,
             Err(e) => {
-                fail(&mut r, e.kind(), e.to_string());
+                m.fail(e.kind(), e.to_string());
                 break;
             }
         };
-        r.frames += 1;
-        let since = t0.elapsed().as_micros() as u64;
-        if video {
-            r.first_video_us.get_or_insert(since);
-        } else {
-            r.first_audio_us.get_or_insert(since);
-        }
-        if first_media.is_none() {
-            first_media = Some((Instant::now(), now_bytes));
-            job.live.receiving.fetch_add(1, Ordering::Relaxed);
+        if m.media(video, &payload, now_bytes, &job.live) {
             sleep.as_mut().reset(job.stop_at);
         }
     }
-    if let Some((at, bytes)) = first_media {
-        r.receive_time = at.elapsed();
-        r.bytes = player.connection().bytes_read() - bytes;
-    }
-    if r.error.is_some() {
-        job.live.failed.fetch_add(1, Ordering::Relaxed);
-    }
-    r
+    let bytes = player.connection().bytes_read();
+    m.finish(bytes, &job.live)
 }
 
 /// The file's tags, in memory, for looping.
@@ -645,6 +706,7 @@ async fn bench(
     let stop_at = wall_start + ramp_time + duration;
     let live = Arc::new(Live::default());
     let options = Arc::new(options);
+    let play_url = args.play_url.clone().map(Arc::new);
     let mut progress = Progress::new("bench", args.quiet);
     let mut set = JoinSet::new();
     let show = |live: &Live, started: u32, progress: &mut Progress| {
@@ -674,6 +736,7 @@ async fn bench(
             .unwrap_or_default();
         set.spawn(run_player(PlayerJob {
             url: url.clone(),
+            play_url: play_url.clone(),
             name,
             options: options.clone(),
             stop_at,
