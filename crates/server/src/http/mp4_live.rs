@@ -176,7 +176,10 @@ impl Mp4LiveMuxer {
         };
         let c = self.configs;
         let complete = match self.meta_tracks {
-            Some(m) => (c.audio || c.video) && (!m.audio || c.audio) && (!m.video || c.video),
+            Some(m) => {
+                let missing = (m.audio && !c.audio) || (m.video && !c.video);
+                (c.audio || c.video) && !missing
+            }
             None => c.audio && c.video,
         };
         if !complete && now < since + self.cfg.track_probe {
