@@ -98,7 +98,8 @@ is per player, over the time since its first frame. CPU is this process's user+s
 
 Examples:
   sluice bench rtmp://127.0.0.1/live/cam --players 1000 --ramp 200 --duration 30
-  sluice bench rtmp://127.0.0.1/live/bench --players 500 --publish test.flv --publishers 2 --json";
+  sluice bench rtmp://127.0.0.1/live/bench --players 500 --publish test.flv --publishers 2 --json
+  sluice bench rtmp://127.0.0.1/live/b --players 1000 --publish test.flv --play-url ws://127.0.0.1:8080/live/b.flv";
 
 /// Percentiles of a set of samples (milliseconds).
 #[derive(Debug, Clone, Serialize, PartialEq)]
