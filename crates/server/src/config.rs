@@ -224,6 +224,10 @@ pub struct HttpSection {
     pub flv_legacy_codecs: bool,
     /// Offer HTTP/2 (ALPN `h2`) on the HTTPS listener. Default true.
     pub http2: bool,
+    /// Serve the built-in web page: `/` (the live streams), `/play/{app}/{stream}` (one
+    /// player), `/console/streams.json` (the streams anyone may play) and `/console/*` (the
+    /// page's script and style). It plays WebSocket fMP4 (`/{app}/{stream}.mp4`). Default true.
+    pub console: bool,
 }
 
 impl Default for HttpSection {
@@ -244,6 +248,7 @@ impl Default for HttpSection {
             flv_wallclock_default: false,
             flv_legacy_codecs: true,
             http2: true,
+            console: true,
         }
     }
 }
