@@ -34,11 +34,15 @@ pub enum Transport {
     WsFlv = 6,
     /// RTMFP.
     Rtmfp = 7,
+    /// Live fragmented MP4 over HTTP.
+    HttpMp4 = 8,
+    /// Live fragmented MP4 over WebSocket.
+    WsMp4 = 9,
 }
 
 impl Transport {
     /// Every transport, for metrics that list them all.
-    pub const ALL: [Transport; 8] = [
+    pub const ALL: [Transport; 10] = [
         Transport::Rtmp,
         Transport::Rtmps,
         Transport::Rtmpe,
@@ -47,6 +51,8 @@ impl Transport {
         Transport::HttpFlv,
         Transport::WsFlv,
         Transport::Rtmfp,
+        Transport::HttpMp4,
+        Transport::WsMp4,
     ];
 
     /// The name used in the API, hooks, logs and metric labels.
@@ -60,6 +66,8 @@ impl Transport {
             Transport::HttpFlv => "http-flv",
             Transport::WsFlv => "ws-flv",
             Transport::Rtmfp => "rtmfp",
+            Transport::HttpMp4 => "http-mp4",
+            Transport::WsMp4 => "ws-mp4",
         }
     }
 

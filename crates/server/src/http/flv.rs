@@ -13,60 +13,39 @@
 //!   a close from the client ends the player; client messages are read and ignored (at most
 //!   [`WS_MAX_CLIENT_MESSAGE`] bytes each).
 //!
-//! Flow of a request: parse the path → [`decide_play`] (the access decision) → subscribe to the
-//! hub → wait for the publisher (`http.flv_publish_wait_ms`, 0 by default: a stream that is not
-//! being published answers `404` at once, as nginx-http-flv and SRS do) → stream. The query
-//! string (`?token=…`) is handed to [`decide_play`]; the only parameter read here is
-//! `wallclock=1|0`, which turns the `onFI` wall-clock stamps on or off for this player (default
-//! `http.flv_wallclock_default`, off: ffmpeg-based players treat an unknown script tag as a
-//! data stream and then probe for 5 s before they play).
+//! The path's suffix picks the format: `.flv` here, `.mp4` in [`super::mp4_live`] (one axum
+//! route for both). The request flow, the end of a player, the registry entry and the two
+//! transports are shared: [`super::live`]. The query string (`?token=…`) is handed to
+//! [`decide_play`]; the only parameter read here is `wallclock=1|0`, which turns the `onFI`
+//! wall-clock stamps on or off for this player (default `http.flv_wallclock_default`, off:
+//! ffmpeg-based players treat an unknown script tag as a data stream and then probe for 5 s
+//! before they play). When the publisher leaves and comes back within
+//! `http.flv_republish_wait_ms`, the same FLV goes on and timestamps continue.
 //!
-//! End of a response: when the publisher leaves, the response stays open for
-//! `http.flv_republish_wait_ms` (5 s by default) and goes on if a publisher comes back (same
-//! FLV, timestamps continue); otherwise it ends (the chunked body's last chunk, or a WebSocket
-//! close 1000). A player the hub closes as too slow (`hub.slow_player_timeout_secs`) has its
-//! HTTP connection aborted (a body error, so the client cannot mistake it for the end of the
-//! stream) or its WebSocket closed with 1008. Slow players are bounded by the hub as RTMP
+//! Registry transport `http-flv` or `ws-flv`. Slow players are bounded by the hub as RTMP
 //! players are (video dropped to the next keyframe, then closed).
-//!
-//! Registry: a player that starts is a client of [`Context::registry`] (transport `http-flv` or
-//! `ws-flv`, role `player`) until its response or WebSocket ends, and counts in the connection
-//! metrics. Its `bytes_out` (bytes handed to the connection, like the RTMP driver's) is kept in
-//! its registry entry and logged in its `close` line. A kick (`DELETE /api/v1/clients/{id}`)
-//! ends it at its next wake-up: the HTTP connection is aborted (as for a slow player), the
-//! WebSocket closed with 1008. A response whose client has stopped reading is not polled, so it
-//! sees the kick once its socket drains or the hub closes it as too slow.
 
 use super::flv_live::{FlvLiveConfig, FlvLiveMuxer};
-use crate::control::{ClientEntry, ClientGuard, Role, Transport};
-use crate::hub::{PeerInfo, PlayerEvent, Subscriber, SubscriberClosed};
+use super::live::{
+    http_response, parse_media_path, start_player, ws_response, LiveOutput, MediaFormat,
+    MediaTransport, Piece, PlayRequest, RequestError, Waits,
+};
+use crate::hub::PlayerEvent;
 use crate::Context;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::{Bytes, BytesMut};
-use hyper::body::Frame;
-use std::collections::VecDeque;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
-use tracing::{debug, info};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::debug;
 
-/// Largest message a WebSocket-FLV client may send (it has nothing to say; pings and closes are
-/// far smaller).
-pub const WS_MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-/// Longest application and stream names accepted in a media path.
-pub const MAX_NAME_LEN: usize = 256;
+pub use super::live::{decide_play, PlayDenied, MAX_NAME_LEN, WS_MAX_CLIENT_MESSAGE};
 
-/// Settings of the FLV routes.
+/// Settings of the media routes (FLV and fMP4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlvRouteConfig {
     /// How the FLV is written.
@@ -97,6 +76,13 @@ impl FlvRouteConfig {
             wallclock_default: http.flv_wallclock_default,
         }
     }
+
+    pub(crate) fn waits(&self) -> Waits {
+        Waits {
+            publish: self.publish_wait,
+            republish: self.republish_wait,
+        }
+    }
 }
 
 impl Default for FlvRouteConfig {
@@ -105,7 +91,7 @@ impl Default for FlvRouteConfig {
     }
 }
 
-/// State of the FLV routes.
+/// State of the media routes.
 #[derive(Debug, Clone)]
 pub struct FlvState {
     /// The server (weak: the HTTP listener must not keep it alive).
@@ -114,7 +100,7 @@ pub struct FlvState {
     pub cfg: Arc<FlvRouteConfig>,
 }
 
-/// The FLV routes, with CORS for `origins` (`http.cors_origins`).
+/// The media routes (`.flv` and `.mp4`), with CORS for `origins` (`http.cors_origins`).
 pub fn routes(state: FlvState, origins: &[String]) -> Router {
     Router::new()
         // Other methods answer 404 like other unknown paths (not 405: the path is a pattern that
@@ -129,111 +115,8 @@ pub fn routes(state: FlvState, origins: &[String]) -> Router {
         .with_state(state)
 }
 
-/// How the player asked for the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaTransport {
-    /// A plain HTTP response body.
-    HttpFlv,
-    /// A WebSocket carrying binary messages.
-    WebSocketFlv,
-}
-
-impl MediaTransport {
-    /// The transport the registry and the metrics name.
-    pub fn registry_transport(self) -> Transport {
-        match self {
-            MediaTransport::HttpFlv => Transport::HttpFlv,
-            MediaTransport::WebSocketFlv => Transport::WsFlv,
-        }
-    }
-}
-
-/// What the access decision is asked about: one request to play a stream over HTTP.
-#[derive(Debug, Clone)]
-pub struct PlayRequest {
-    /// Application name (first path segment).
-    pub app: String,
-    /// Stream name (second path segment without `.flv`).
-    pub stream: String,
-    /// The raw query string, if any (e.g. `token=…`).
-    pub query: Option<String>,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// HTTP-FLV or WebSocket-FLV.
-    pub transport: MediaTransport,
-}
-
-/// Why a request was refused; answered with `status` and `reason` as a text body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlayDenied {
-    /// HTTP status (e.g. 403).
-    pub status: StatusCode,
-    /// Reason, for the body and the log.
-    pub reason: String,
-}
-
-/// The access decision for a media request: may `req` play its stream, and under which name?
-///
-/// The same chain as RTMP players ([`crate::app`]): rules, signed URL (`?expires=…&token=…`
-/// on the media URL), the `on_play` hook (which may rename). It runs before the player
-/// subscribes, so a refused request never touches the hub; a refusal is `403` with the reason.
-pub async fn decide_play(ctx: &Context, req: &PlayRequest, id: u64) -> Result<String, PlayDenied> {
-    let ask = app_request(req, id, crate::app::Action::Play);
-    let decision = match ctx.app.load().check(ask) {
-        crate::app::Check::Ready(d) => d,
-        crate::app::Check::Pending(f) => f.await,
-    };
-    match decision {
-        Ok(a) => Ok(a.stream),
-        Err(deny) => {
-            tracing::warn!(conn = id, peer = %req.peer, app = %req.app, reason = %deny, "play denied");
-            Err(PlayDenied {
-                status: StatusCode::FORBIDDEN,
-                reason: deny.message,
-            })
-        }
-    }
-}
-
-/// The app's view of a media request.
-fn app_request(req: &PlayRequest, id: u64, action: crate::app::Action) -> crate::app::Request {
-    crate::app::Request {
-        action,
-        client_id: id,
-        peer: req.peer,
-        app: req.app.clone(),
-        stream: req.stream.clone(),
-        param: req.query.clone().unwrap_or_default(),
-        tc_url: String::new(),
-        transport: req.transport.registry_transport(),
-    }
-}
-
-/// Errors of a media request, each with its status.
-#[derive(Debug, thiserror::Error)]
-enum FlvRequestError {
-    #[error("not a media path (expected /{{app}}/{{stream}}.flv)")]
-    NotMedia,
-    #[error("stream {0}/{1} is not being published")]
-    NotPublished(String, String),
-    #[error("server is shutting down")]
-    ShuttingDown,
-    #[error("{}", .0.reason)]
-    Denied(PlayDenied),
-}
-
-impl IntoResponse for FlvRequestError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            FlvRequestError::NotMedia | FlvRequestError::NotPublished(..) => StatusCode::NOT_FOUND,
-            FlvRequestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            FlvRequestError::Denied(d) => d.status,
-        };
-        (status, format!("{self}\n")).into_response()
-    }
-}
-
-/// `GET /{app}/{stream}.flv`, HTTP or WebSocket.
+/// `GET /{app}/{stream}.flv` or `.mp4`, HTTP or WebSocket: dispatched on the suffix (one axum
+/// route serves both, as the pattern is the same).
 async fn play(
     State(state): State<FlvState>,
     Path((app, file)): Path<(String, String)>,
@@ -246,396 +129,89 @@ async fn play(
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
         || ws.is_ok();
-    let transport = if wants_ws {
-        MediaTransport::WebSocketFlv
-    } else {
-        MediaTransport::HttpFlv
+    let Some((format, stream)) = parse_media_path(&app, &file) else {
+        return RequestError::NotMedia.into_response();
     };
-    let start = match start_player(&state, app, file, query, peer, transport).await {
-        Ok(s) => s,
-        Err(e) => {
-            debug!(peer = %peer, error = %e, "media request refused");
-            return e.into_response();
-        }
-    };
-    match transport {
-        MediaTransport::HttpFlv => {
-            let body = FlvBody::new(start);
-            let mut r = Response::new(axum::body::Body::new(body));
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("video/x-flv"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
-        MediaTransport::WebSocketFlv => match ws {
-            Ok(ws) => ws
-                .max_message_size(WS_MAX_CLIENT_MESSAGE)
-                .max_frame_size(WS_MAX_CLIENT_MESSAGE)
-                .on_upgrade(move |socket| serve_ws(socket, start)),
-            Err(rejection) => rejection.into_response(),
-        },
-    }
-}
-
-/// A player that is subscribed and whose stream is live.
-struct Start {
-    pump: Pump,
-    log: CloseLog,
-}
-
-async fn start_player(
-    state: &FlvState,
-    app: String,
-    file: String,
-    query: Option<String>,
-    peer: SocketAddr,
-    transport: MediaTransport,
-) -> Result<Start, FlvRequestError> {
-    let stream = file
-        .strip_suffix(".flv")
-        .filter(|s| !s.is_empty() && s.len() <= MAX_NAME_LEN && app.len() <= MAX_NAME_LEN)
-        .ok_or(FlvRequestError::NotMedia)?
-        .to_owned();
-    let ctx = state.ctx.upgrade().ok_or(FlvRequestError::ShuttingDown)?;
-    if *ctx.shutdown.borrow() {
-        return Err(FlvRequestError::ShuttingDown);
-    }
-    let mut req = PlayRequest {
+    let req = PlayRequest {
         app,
         stream,
         query,
         peer,
-        transport,
+        transport: MediaTransport::new(format, wants_ws),
     };
-    let id = ctx.next_connection_id();
-    req.stream = decide_play(&ctx, &req, id)
-        .await
-        .map_err(FlvRequestError::Denied)?;
+    let ws = if wants_ws {
+        match ws {
+            Ok(ws) => Some(ws),
+            Err(rejection) => return rejection.into_response(),
+        }
+    } else {
+        None
+    };
+    let answer = match format {
+        MediaFormat::Flv => play_flv(&state, req, ws).await,
+        MediaFormat::Mp4 => super::mp4_live::play(&state, req, ws).await,
+    };
+    answer.unwrap_or_else(|e| {
+        debug!(peer = %peer, error = %e, "media request refused");
+        e.into_response()
+    })
+}
 
-    let mut sub = ctx.hub.subscribe(
-        &req.app,
-        &req.stream,
-        PeerInfo::new(peer.to_string()).with_connection_id(id),
-    );
-    let mut events = Vec::new();
-    let deadline = Instant::now() + state.cfg.publish_wait;
-    loop {
-        sub.try_recv_batch(&mut events);
-        if events.contains(&PlayerEvent::Publish) {
-            break;
-        }
-        if sub.closed_reason().is_some() {
-            return Err(FlvRequestError::ShuttingDown);
-        }
-        events.clear();
-        match tokio::time::timeout_at(deadline, sub.recv_batch(&mut events)).await {
-            Ok(Ok(())) if events.contains(&PlayerEvent::Publish) => break,
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) => return Err(FlvRequestError::ShuttingDown),
-            Err(_) => return Err(FlvRequestError::NotPublished(req.app, req.stream)),
-        }
-    }
-    let registered = transport.registry_transport();
-    let client = ctx.registry.add_client(id, peer, registered);
-    client.set_state(&req.app, &req.stream, Role::Player);
-    ctx.metrics.connection_opened(registered);
-    let what = match transport {
-        MediaTransport::HttpFlv => "HTTP-FLV",
-        MediaTransport::WebSocketFlv => "WS-FLV",
-    };
-    info!(conn = id, peer = %peer, app = %req.app, stream = %req.stream, "{what} play");
+async fn play_flv(
+    state: &FlvState,
+    req: PlayRequest,
+    ws: Option<WebSocketUpgrade>,
+) -> Result<Response, RequestError> {
     let mut live = state.cfg.live.clone();
     if !wants_wallclock(req.query.as_deref(), state.cfg.wallclock_default) {
         live.wallclock_interval = None;
     }
-    let mut pump = Pump {
-        client: client.entry().clone(),
-        sub,
-        mux: FlvLiveMuxer::new(live),
-        events: Vec::new(),
-        live: false,
-        unpublished_at: None,
-        republish_wait: state.cfg.republish_wait,
-    };
-    pump.handle(&mut events, Instant::now());
-    Ok(Start {
-        pump,
-        log: CloseLog {
-            id,
-            peer,
-            what,
-            ended: app_request(&req, id, crate::app::Action::Play),
-            app: req.app,
-            stream: req.stream,
-            started: Instant::now(),
-            ctx: Arc::downgrade(&ctx),
-            client,
-            reason: "client closed",
-        },
+    let start = start_player(&state.ctx, req, state.cfg.waits(), |_| {
+        FlvLiveMuxer::new(live)
     })
+    .await?;
+    Ok(match ws {
+        Some(ws) => ws_response(ws, start),
+        None => http_response(start, "video/x-flv"),
+    })
+}
+
+/// The FLV writer as a player output: one WebSocket message per wake-up.
+impl LiveOutput for FlvLiveMuxer {
+    fn handle_events(&mut self, events: &mut Vec<PlayerEvent>, now: Instant, wall: SystemTime) {
+        FlvLiveMuxer::handle_events(self, events, now, wall);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        FlvLiveMuxer::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        FlvLiveMuxer::handle_timeout(self, now, wall);
+    }
+
+    fn take_output(&mut self, out: &mut Vec<Piece>) {
+        let mut pieces = Vec::new();
+        FlvLiveMuxer::take_output(self, &mut pieces);
+        out.extend(pieces.into_iter().map(Piece::Data));
+    }
 }
 
 /// Whether a player gets `onFI` stamps: `wallclock=1`/`true` or `0`/`false` in its query,
 /// else `default`.
 fn wants_wallclock(query: Option<&str>, default: bool) -> bool {
+    query_flag(query, "wallclock").unwrap_or(default)
+}
+
+/// The last `name=1|true|0|false` of a query: `Some(true)` for `1`/`true`, `Some(false)` for
+/// anything else, `None` when absent.
+pub(crate) fn query_flag(query: Option<&str>, name: &str) -> Option<bool> {
     query
         .into_iter()
         .flat_map(|q| q.split('&'))
-        .filter_map(|kv| kv.strip_prefix("wallclock="))
+        .filter_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
         .next_back()
-        .map_or(default, |v| matches!(v, "1" | "true"))
-}
-
-/// Why a player's FLV ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The publisher left and did not come back in time.
-    PublisherGone,
-    /// The hub closed the subscriber.
-    Closed(SubscriberClosed),
-    /// Kicked through the API.
-    Kicked,
-}
-
-impl End {
-    fn reason(self) -> &'static str {
-        match self {
-            End::PublisherGone => "publisher gone",
-            End::Kicked => "kicked",
-            End::Closed(SubscriberClosed::TooSlow) => "too slow",
-            End::Closed(_) => "server shutting down",
-        }
-    }
-}
-
-/// A subscriber and its muxer: waits for hub events and turns them into FLV pieces.
-struct Pump {
-    /// The player's registry entry (for kicks).
-    client: Arc<ClientEntry>,
-    sub: Subscriber,
-    mux: FlvLiveMuxer,
-    events: Vec<PlayerEvent>,
-    live: bool,
-    unpublished_at: Option<Instant>,
-    republish_wait: Duration,
-}
-
-impl Pump {
-    fn handle(&mut self, events: &mut Vec<PlayerEvent>, now: Instant) {
-        for e in events.iter() {
-            match e {
-                PlayerEvent::Publish => {
-                    self.live = true;
-                    self.unpublished_at = None;
-                }
-                PlayerEvent::Unpublish => {
-                    self.live = false;
-                    self.unpublished_at.get_or_insert(now);
-                }
-                _ => {}
-            }
-        }
-        self.mux
-            .handle_events(events, now.into_std(), SystemTime::now());
-    }
-
-    /// The next FLV pieces (never empty). Cancel-safe: nothing is lost when the future is
-    /// dropped while it waits.
-    async fn next_output(&mut self) -> Result<Vec<Bytes>, End> {
-        loop {
-            if self.client.is_kicked() {
-                return Err(End::Kicked);
-            }
-            let mut out = Vec::new();
-            self.mux.take_output(&mut out);
-            if !out.is_empty() {
-                return Ok(out);
-            }
-            let probe = self.mux.poll_timeout().map(Instant::from_std);
-            let gone = self.unpublished_at.map(|t| t + self.republish_wait);
-            let deadline = match (probe, gone) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timer = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                // The flag is checked at the top of the loop.
-                () = self.client.notify.notified() => {}
-                r = self.sub.recv_batch(&mut self.events) => {
-                    r.map_err(End::Closed)?;
-                    let mut events = std::mem::take(&mut self.events);
-                    self.handle(&mut events, Instant::now());
-                    self.events = events;
-                }
-                () = timer => {
-                    let now = Instant::now();
-                    if gone.is_some_and(|g| now >= g) && !self.live {
-                        return Err(End::PublisherGone);
-                    }
-                    self.mux.handle_timeout(now.into_std(), SystemTime::now());
-                }
-            }
-        }
-    }
-
-    /// [`Pump::next_output`] as an owned future (for a body that must store it).
-    async fn step(mut self) -> (Pump, Result<Vec<Bytes>, End>) {
-        let r = self.next_output().await;
-        (self, r)
-    }
-}
-
-/// The `close` log line of a player, written when it is dropped.
-struct CloseLog {
-    id: u64,
-    peer: SocketAddr,
-    what: &'static str,
-    app: String,
-    stream: String,
-    /// What `on_stop` is told when the player ends.
-    ended: crate::app::Request,
-    started: Instant,
-    /// For the connection metrics at close.
-    ctx: Weak<Context>,
-    /// Registered while the player lives; dropped after the close line.
-    client: ClientGuard,
-    reason: &'static str,
-}
-
-impl CloseLog {
-    fn add(&self, n: usize) {
-        self.client.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
-impl Drop for CloseLog {
-    fn drop(&mut self) {
-        info!(
-            conn = self.id,
-            peer = %self.peer,
-            app = %self.app,
-            stream = %self.stream,
-            bytes_out = self.client.bytes_out.load(Ordering::Relaxed),
-            secs = self.started.elapsed().as_secs_f32(),
-            reason = self.reason,
-            "{} close",
-            self.what
-        );
-        if let Some(ctx) = self.ctx.upgrade() {
-            ctx.metrics.connection_closed(self.client.transport());
-            ctx.app.load().notify_end(self.ended.clone());
-        }
-    }
-}
-
-type Step = Pin<Box<dyn Future<Output = (Pump, Result<Vec<Bytes>, End>)> + Send>>;
-
-/// The body of an HTTP-FLV response: the pump's pieces as data frames.
-struct FlvBody {
-    pieces: VecDeque<Bytes>,
-    step: Option<Step>,
-    log: CloseLog,
-}
-
-impl FlvBody {
-    fn new(start: Start) -> Self {
-        FlvBody {
-            pieces: VecDeque::new(),
-            step: Some(Box::pin(start.pump.step())),
-            log: start.log,
-        }
-    }
-}
-
-/// The error that aborts the connection of a player the hub closed as too slow, or a kicked one.
-#[derive(Debug, thiserror::Error)]
-#[error("HTTP-FLV player closed: {0}")]
-struct PlayerClosed(&'static str);
-
-impl hyper::body::Body for FlvBody {
-    type Data = Bytes;
-    type Error = PlayerClosed;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, PlayerClosed>>> {
-        let this = &mut *self;
-        loop {
-            if let Some(piece) = this.pieces.pop_front() {
-                this.log.add(piece.len());
-                return Poll::Ready(Some(Ok(Frame::data(piece))));
-            }
-            let Some(step) = this.step.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let (pump, result) = std::task::ready!(step.as_mut().poll(cx));
-            match result {
-                Ok(pieces) => {
-                    this.pieces.extend(pieces);
-                    this.step = Some(Box::pin(pump.step()));
-                }
-                Err(end) => {
-                    this.step = None;
-                    this.log.reason = end.reason();
-                    if matches!(end, End::Closed(SubscriberClosed::TooSlow) | End::Kicked) {
-                        return Poll::Ready(Some(Err(PlayerClosed(end.reason()))));
-                    }
-                    return Poll::Ready(None);
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.pieces.is_empty() && self.step.is_none()
-    }
-}
-
-/// Serve one WebSocket-FLV player until the stream ends or the client goes away.
-async fn serve_ws(mut socket: WebSocket, start: Start) {
-    let Start { mut pump, mut log } = start;
-    loop {
-        tokio::select! {
-            r = pump.next_output() => match r {
-                Ok(pieces) => {
-                    let len = pieces.iter().map(Bytes::len).sum();
-                    let mut msg = BytesMut::with_capacity(len);
-                    for p in &pieces {
-                        msg.extend_from_slice(p);
-                    }
-                    if socket.send(Message::Binary(msg.freeze())).await.is_err() {
-                        log.reason = "write failed";
-                        return;
-                    }
-                    log.add(len);
-                }
-                Err(end) => {
-                    log.reason = end.reason();
-                    let code = match end {
-                        End::Closed(SubscriberClosed::TooSlow) | End::Kicked => 1008,
-                        _ => 1000,
-                    };
-                    let frame = CloseFrame { code, reason: end.reason().into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
-                    return;
-                }
-            },
-            m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                // Pings are answered by the WebSocket layer; anything else is ignored.
-                Some(Ok(_)) => {}
-            },
-        }
-    }
+        .map(|v| matches!(v, "1" | "true"))
 }
 
 #[cfg(test)]

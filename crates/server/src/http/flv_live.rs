@@ -372,7 +372,7 @@ fn metadata_object(body: &[u8]) -> Option<(String, Amf0Object)> {
 }
 
 /// The tracks an `onMetaData` body says the stream has; `None` if it does not parse.
-fn metadata_tracks(body: &[u8]) -> Option<Tracks> {
+pub(crate) fn metadata_tracks(body: &[u8]) -> Option<Tracks> {
     let (_, o) = metadata_object(body)?;
     let says = |has: &str, keys: &[&str]| match o.get(has).and_then(Amf0Value::as_bool) {
         Some(b) => b,

@@ -3,7 +3,8 @@
 //! router per feature:
 //! - [`crate::rtmpt`]: the RTMPT tunnel (`/open`, `/send`, `/idle`, `/close`, `/fcs/ident*`);
 //! - [`flv`]: HTTP-FLV and WebSocket-FLV (`/{app}/{stream}.flv`), with CORS ([`cors`]) and
-//!   the sans-IO live FLV muxer ([`flv_live`]);
+//!   the sans-IO live FLV muxer ([`flv_live`]); live fragmented MP4 on the same route
+//!   (`/{app}/{stream}.mp4`, [`mp4_live`]); what both share ([`live`]);
 //! - [`api`]: the JSON control API (`/api/v1/...`, `api.enabled`) and [`metrics`] (`/metrics`,
 //!   `metrics.enabled`), both behind the access rule of [`access`].
 //!
@@ -37,7 +38,9 @@ pub mod console;
 pub mod cors;
 pub mod flv;
 pub mod flv_live;
+pub mod live;
 pub mod metrics;
+pub mod mp4_live;
 
 use crate::config::{HttpSection, Settings};
 use crate::rtmpt::{self, RtmptConfig, RtmptState, SessionTable};
