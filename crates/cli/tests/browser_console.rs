@@ -128,7 +128,8 @@ fn wait_listed(server: &Sluice, http: u16, stream: &str) -> Value {
 fn console_lists_plays_h264_aac_and_plays_again_after_a_republish() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let input = fixture_of(VideoCodec::H264, AudioCodec::Aac);
-    let (server, http) = Sluice::start_with_http(&[]);
+    // A publisher away for more than 1.5 s ends the players' WebSockets.
+    let (server, http) = Sluice::start_with_http(&[("SLUICE_HTTP_FLV_REPUBLISH_WAIT_MS", "1500")]);
     let publisher = publish(&input, &server.url("s"));
     let list = wait_listed(&server, http, "s");
     eprintln!("/console/streams.json: {list}");
@@ -147,22 +148,30 @@ fn console_lists_plays_h264_aac_and_plays_again_after_a_republish() {
     let st = wait_playing(&mut browser, 50, "H.264/AAC from the list");
     assert_eq!(st["info"]["tracks"][0]["kind"], "video", "{st}");
     let codecs = st["info"]["mime"].as_str().unwrap_or_default().to_owned();
-    assert!(codecs.contains("avc1.") && codecs.contains("mp4a.40.2"), "{st}");
+    assert!(
+        codecs.contains("avc1.") && codecs.contains("mp4a.40.2"),
+        "{st}"
+    );
     assert_eq!(st["width"].as_u64(), Some(320), "{st}");
     assert!(
         st["bitrate"].as_f64().unwrap_or(0.0) > 10_000.0,
         "the page measures a bitrate: {st}"
     );
 
+    // The first seconds, while the player catches up with the live edge, and then 5 s.
+    let settling = sample_latency(&mut browser, Duration::from_secs(3));
     let lat = sample_latency(&mut browser, Duration::from_secs(5));
     let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
     let st = stats(&mut browser);
     eprintln!(
         "console WS-fMP4 H.264/AAC on loopback: page-reported latency p50 {:.0} ms, p99 {:.0} ms \
-         ({} samples); {} frames ({} dropped), buffer {:.2} s, target {:.2} s, {} jumps",
+         ({} samples over 5 s, after 3 s of settling with p50 {:.0} ms, max {:.0} ms); \
+         {} frames ({} dropped), buffer {:.2} s, target {:.2} s, {} jumps",
         p50 * 1000.0,
         p99 * 1000.0,
         lat.len(),
+        percentile(&settling, 0.5) * 1000.0,
+        percentile(&settling, 1.0) * 1000.0,
         st["frames"],
         st["dropped"],
         st["buffer"].as_f64().unwrap_or(0.0),
@@ -176,20 +185,38 @@ fn console_lists_plays_h264_aac_and_plays_again_after_a_republish() {
     std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     eprintln!("screenshot: {} ({} bytes)", path.display(), png.len());
 
-    // The publisher goes away and comes back: the page plays again.
-    let before = st["frames"].as_u64().unwrap_or(0);
+    // The publisher goes away and comes back within http.flv_republish_wait_ms: a new init on
+    // the same WebSocket; the page starts over and plays again.
+    let mut frames = st["frames"].as_u64().unwrap_or(0);
     drop(publisher);
     browser.wait_for(
         "sluice.stats().state === 'waiting'",
         Duration::from_secs(20),
     );
-    let mut publisher = publish(&input, &server.url("s"));
-    let st = wait_playing(&mut browser, before + 50, "after the republish");
+    let republished = publish(&input, &server.url("s"));
+    let st = wait_playing(&mut browser, frames + 50, "after a quick republish");
     eprintln!(
-        "after the republish: {} frames in all (was {before}), generation {}",
-        st["frames"], st["info"]["generation"]
+        "after a quick republish: {} frames in all (was {frames}), generation {}, {} connection(s)",
+        st["frames"], st["info"]["generation"], st["connections"]
     );
-    assert!(publisher.is_running(), "{}", publisher.log());
+    assert_eq!(st["connections"], 1, "the same WebSocket goes on: {st}");
+    assert_eq!(st["info"]["generation"], 2, "{st}");
+
+    // Away for longer: the server closes the WebSocket, the page reconnects with back-off
+    // until the stream is back.
+    frames = st["frames"].as_u64().unwrap_or(0);
+    drop(republished);
+    browser.wait_for(
+        "sluice.stats().state === 'waiting' && sluice.stats().connections > 1",
+        Duration::from_secs(20),
+    );
+    thread::sleep(Duration::from_secs(2));
+    let _back = publish(&input, &server.url("s"));
+    let st = wait_playing(&mut browser, frames + 50, "after a late republish");
+    eprintln!(
+        "after a late republish: {} frames in all (was {frames}), {} connection(s)",
+        st["frames"], st["connections"]
+    );
 }
 
 #[test]

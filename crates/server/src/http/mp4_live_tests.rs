@@ -217,7 +217,11 @@ fn join_writes_init_then_fragments_from_a_keyframe() {
     // The first fragment is the keyframe (trun sample flags of a sync sample).
     let first = frags[0];
     let mdat = first.windows(4).position(|w| w == b"mdat").unwrap();
-    assert_eq!(first[mdat + 4 + 4], 0x65, "keyframe NAL first (after its 4-byte length)");
+    assert_eq!(
+        first[mdat + 4 + 4],
+        0x65,
+        "keyframe NAL first (after its 4-byte length)"
+    );
 }
 
 #[test]

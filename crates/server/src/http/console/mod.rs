@@ -121,7 +121,9 @@ pub fn routes(state: ControlState) -> Router {
         .route("/console/streams.json", get_only(get(streams)))
         .route(
             "/console/page.js",
-            get_only(get(|| async { file("text/javascript; charset=utf-8", PAGE_JS) })),
+            get_only(get(|| async {
+                file("text/javascript; charset=utf-8", PAGE_JS)
+            })),
         )
         .route(
             "/console/player.js",
@@ -195,11 +197,9 @@ mod tests {
         let (status, _, _) = get(addr, "/play/live").await;
         assert_eq!(status, 404);
 
-        let publisher = ctx.registry.add_client(
-            7,
-            "192.0.2.1:5000".parse().unwrap(),
-            Transport::Rtmp,
-        );
+        let publisher =
+            ctx.registry
+                .add_client(7, "192.0.2.1:5000".parse().unwrap(), Transport::Rtmp);
         publisher.set_state("live", "cam", Role::Publisher);
         let open = ctx.registry.add_stream("live", "cam", &publisher);
         open.update_media(|m| {

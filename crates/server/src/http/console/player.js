@@ -9,7 +9,7 @@
 (function () {
   const MediaSourceType = window.ManagedMediaSource || window.MediaSource;
   const NTP_TO_UNIX = 2208988800; // seconds from 1900-01-01 to 1970-01-01
-  const MAX_LAG = 2.0; // seconds buffered ahead of the picture before jumping to the edge
+  const MAX_LAG = 1.5; // seconds buffered ahead of the picture before jumping to the edge
   const MAX_QUEUE = 300; // fragments waiting for the SourceBuffer before starting over
 
   // The boxes (ISO/IEC 14496-12 §4.2) between `start` and `end` of `view`: type, payload range.
@@ -82,6 +82,7 @@
       this.framesBefore = 0; // frames shown before the last reset (the counters restart then)
       this.target = 0.25; // seconds to keep buffered ahead; grows after underflows
       this.jumps = 0;
+      this.connections = 0;
       this.received = []; // [time ms, bytes] of the last seconds, for the bitrate
       this.userPaused = false;
       this.switching = false;
@@ -107,6 +108,7 @@
 
     open() {
       const ws = new WebSocket(this.url);
+      this.connections++;
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       ws.onmessage = (e) => {
@@ -229,7 +231,9 @@
           this.stalls = 0;
           this.jumps++;
         } else {
-          v.playbackRate = lag > this.target + 0.5 ? 1.1 : lag > this.target + 0.1 ? 1.03 : 1.0;
+          // Up to 15 % faster, in proportion to the excess (0.1 s behind → 1.04).
+          const excess = lag - this.target;
+          v.playbackRate = excess > 0.05 ? Math.min(1.15, Math.round((1 + excess * 0.4) * 100) / 100) : 1.0;
         }
         if (v.paused && !this.userPaused) v.play().catch(() => {});
         this.lastTime = t;
@@ -277,6 +281,7 @@
         playbackRate: v.playbackRate,
         target: this.target,
         jumps: this.jumps,
+        connections: this.connections,
       };
     }
 
