@@ -1,10 +1,10 @@
 //! The built-in web page (`http.console`): `GET /` lists the live streams and plays one with a
 //! click, `GET /play/{app}/{stream}` is a player for that stream alone.
 //!
-//! The page is three small files embedded in the binary (`index.html`, `page.js`, `player.js`,
+//! The page is four small files embedded in the binary (`index.html`, `page.js`, `player.js`,
 //! `style.css`: no third-party JavaScript, so it works offline). `player.js` is its own Media
-//! Source Extensions player over the WebSocket fMP4 route (`/{app}/{stream}.mp4`, docs/API.md
-//! "WebSocket fMP4"): it chases the live edge, reads the server's receive time from each
+//! Source Extensions player over the WebSocket fMP4 route (`/{app}/{stream}.mp4`, protocol in
+//! [`super::mp4_live`]): it chases the live edge, reads the server's receive time from each
 //! fragment's `prft` box (ISO/IEC 14496-12 §8.16.5) for the latency it shows, and reconnects
 //! when the publisher comes back.
 //!

@@ -1,5 +1,5 @@
 // A small live player for Sluice's WebSocket fMP4 route (/{app}/{stream}.mp4) over Media Source
-// Extensions. The protocol (docs/API.md, "WebSocket fMP4"): a text {"type":"init","mime",...}
+// Extensions. The protocol (crates/server/src/http/mp4_live.rs, docs/API.md): a text {"type":"init","mime",...}
 // message, then the init segment (ftyp+moov) as a binary message, then one binary message per
 // fragment (prft, moof, mdat); a new init on a codec change or republish; {"type":"unpublished"}
 // when the publisher leaves. The player chases the live edge, shows the latency from the prft
