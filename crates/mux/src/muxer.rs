@@ -47,6 +47,11 @@ pub enum FragmentPolicy {
     /// Low latency: one fragment per sample, written as soon as its duration is known (when
     /// the next sample of its track arrives).
     EverySample,
+    /// Low latency for live players: a fragment starts at every video sample and holds that
+    /// frame with the audio that arrived since the previous one (video `traf` first, so a
+    /// fragment that starts at a key frame [`Fragment::starts_with_keyframe`]). Without a
+    /// video track, every audio sample starts one (as [`FragmentPolicy::EverySample`]).
+    VideoFrames,
     /// A fragment starts at every video key frame, and when the open fragment reaches
     /// `max_duration_ms` (0: no limit; needed for audio-only streams).
     Keyframes {
@@ -335,9 +340,11 @@ impl Fmp4Muxer {
         let cts = i32::try_from(i64::from(s.composition_offset) * ts / 1000).unwrap_or(0);
         let sync = s.keyframe || samples > 0;
         let ready_ms = t.ready_ms();
+        let has_video = self.video.is_some();
         let cut = self.cut_requested
             || match opts.policy {
                 FragmentPolicy::EverySample => true,
+                FragmentPolicy::VideoFrames => s.track == TrackKind::Video || !has_video,
                 FragmentPolicy::Keyframes { max_duration_ms } => {
                     (s.track == TrackKind::Video && s.keyframe)
                         || (max_duration_ms > 0 && ready_ms >= u64::from(max_duration_ms))

@@ -393,3 +393,33 @@ proptest! {
         prop_assert_eq!(want_a, got_a);
     }
 }
+
+#[test]
+fn video_frames_policy_cuts_at_each_video_sample_with_the_audio_since() {
+    let mut m = muxer(FragmentPolicy::VideoFrames, &[video_config(), aac_config()]);
+    m.handle_sample(video(0, true)).unwrap();
+    for ts in [3, 26] {
+        m.handle_sample(audio(ts)).unwrap();
+    }
+    m.handle_sample(video(40, false)).unwrap();
+    m.handle_sample(audio(49)).unwrap();
+    m.handle_sample(video(80, false)).unwrap();
+    let (_, frags) = events(&mut m);
+    assert_eq!(frags.len(), 2);
+    assert!(frags[0].starts_with_keyframe());
+    let t: Vec<(u32, usize)> = trafs(&frags[0]).iter().map(|t| (t.0, t.2.len())).collect();
+    assert_eq!(
+        t,
+        [(1, 1), (2, 1)],
+        "the key frame, then the audio before the next frame"
+    );
+    let t: Vec<(u32, usize)> = trafs(&frags[1]).iter().map(|t| (t.0, t.2.len())).collect();
+    assert_eq!(t, [(1, 1), (2, 1)]);
+
+    // Audio only: one fragment per audio sample.
+    let mut m = muxer(FragmentPolicy::VideoFrames, &[aac_config()]);
+    for ts in [0, 23, 46, 70] {
+        m.handle_sample(audio(ts)).unwrap();
+    }
+    assert_eq!(events(&mut m).1.len(), 3);
+}

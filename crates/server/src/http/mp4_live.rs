@@ -19,10 +19,11 @@
 //! first init: a codec fMP4 cannot carry answers `415` with the codec named instead), then the
 //! init segment and the fragments, without the text messages.
 //!
-//! **Fragments.** [`FragmentPolicy::EverySample`]: one fragment per sample, written as soon as
-//! the next sample of its track tells its duration (one frame of latency). The muxer has no
-//! "one fragment per video frame with the audio since the previous one" policy, so audio
-//! frames are fragments of their own; MSE and ffmpeg take that as it is.
+//! **Fragments.** [`FragmentPolicy::VideoFrames`]: one fragment per video frame with the audio
+//! that arrived since the previous one (one fragment per audio frame without video), each
+//! written as soon as the next video frame tells its duration (one frame of latency).
+//! `EverySample` would let two audio frames that arrive between video frames go out before
+//! the keyframe that must open the stream.
 //!
 //! **Join and tracks.** The hub gives a new player the sequence headers, then the GOP cache
 //! from its keyframe. Like the FLV header, the init must name every track: events are held
@@ -108,7 +109,7 @@ impl Mp4LiveMuxer {
             cfg,
             adapter: FlvToSamples::new(),
             mux: Fmp4Muxer::new(MuxerOptions {
-                policy: FragmentPolicy::EverySample,
+                policy: FragmentPolicy::VideoFrames,
                 producer_reference_time: cfg.prft,
                 ..MuxerOptions::default()
             }),
@@ -175,7 +176,10 @@ impl Mp4LiveMuxer {
         };
         let c = self.configs;
         let complete = match self.meta_tracks {
-            Some(m) => (c.audio || c.video) && (!m.audio || c.audio) && (!m.video || c.video),
+            Some(m) => {
+                let missing = (m.audio && !c.audio) || (m.video && !c.video);
+                (c.audio || c.video) && !missing
+            }
             None => c.audio && c.video,
         };
         if !complete && now < since + self.cfg.track_probe {

@@ -209,8 +209,9 @@ fn join_writes_init_then_fragments_from_a_keyframe() {
     let Err(init) = &msgs[1] else { panic!() };
     assert_eq!(top_boxes(init), ["ftyp", "moov"]);
     let frags: Vec<&Vec<u8>> = msgs[2..].iter().map(|m| m.as_ref().unwrap_err()).collect();
-    // One fragment per sample whose duration is known: key, a1, v2 (a2 and v3 are held).
-    assert_eq!(frags.len(), 3, "{msgs:?}");
+    // One fragment per video frame whose duration is known, with the audio before it: [key],
+    // [v2, a1] (v3 and a2 are held).
+    assert_eq!(frags.len(), 2, "{msgs:?}");
     for f in &frags {
         assert_eq!(top_boxes(f), ["prft", "moof", "mdat"]);
     }
