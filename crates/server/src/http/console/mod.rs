@@ -4,7 +4,7 @@
 //! The page is four small files embedded in the binary (`index.html`, `page.js`, `player.js`,
 //! `style.css`: no third-party JavaScript, so it works offline). `player.js` is its own Media
 //! Source Extensions player over the WebSocket fMP4 route (`/{app}/{stream}.mp4`, protocol in
-//! [`super::mp4_live`]): it chases the live edge, reads the server's receive time from each
+//! [`super::mp4_live`] and docs/API.md): it chases the live edge, reads the server's receive time from each
 //! fragment's `prft` box (ISO/IEC 14496-12 §8.16.5) for the latency it shows, and reconnects
 //! when the publisher comes back.
 //!

@@ -1,5 +1,5 @@
 // A small live player for Sluice's WebSocket fMP4 route (/{app}/{stream}.mp4) over Media Source
-// Extensions. The protocol (crates/server/src/http/mp4_live.rs, docs/API.md): a text {"type":"init","mime",...}
+// Extensions. The protocol (docs/API.md, "WebSocket MP4 protocol"): a text {"type":"init","mime",...}
 // message, then the init segment (ftyp+moov) as a binary message, then one binary message per
 // fragment (prft, moof, mdat); a new init on a codec change or republish; {"type":"unpublished"}
 // when the publisher leaves. The player chases the live edge, shows the latency from the prft
@@ -80,7 +80,7 @@
       this.queue = [];
       this.backoff = 500;
       this.framesBefore = 0; // frames shown before the last reset (the counters restart then)
-      this.target = 0.25; // seconds to keep buffered ahead; grows after underflows
+      this.target = 0.15; // seconds to keep buffered ahead; grows after underflows
       this.jumps = 0;
       this.connections = 0;
       this.received = []; // [time ms, bytes] of the last seconds, for the bitrate
@@ -116,10 +116,12 @@
         if (typeof e.data === 'string') this.onText(JSON.parse(e.data));
         else this.onBinary(e.data);
       };
-      ws.onclose = () => {
+      ws.onclose = (e) => {
         if (ws !== this.ws || this.stopped) return;
         this.ws = null;
-        if (this.state !== 'error') this.setState('waiting', 'Waiting for the stream…');
+        // 1003: a codec fMP4 cannot carry (a republish may change it: keep trying).
+        if (e.code === 1003) this.setState('error', 'The server cannot send this stream as fMP4: ' + e.reason);
+        else if (this.state !== 'error') this.setState('waiting', 'Waiting for the stream…');
         this.retry = setTimeout(() => this.open(), this.backoff);
         this.backoff = Math.min(this.backoff * 2, 8000);
       };
