@@ -8,10 +8,10 @@
 mod live_support;
 
 use bytes::{Bytes, BytesMut};
-use live_support::{ffmpeg, fixture, temp_dir, RawClient, Sluice};
+use live_support::{ffmpeg, fixture, http_get, live_ffprobe, temp_dir, RawClient, Sluice};
 use sluice_flv::{FlvDemuxer, FlvEvent, FlvHeader, FlvReader, FlvTag, TagType};
 use sluice_rtmp::Timestamp;
-use sluice_testkit::{publish_flv, spawn, tool, ChildGuard, FixtureOpts, ProbeResult};
+use sluice_testkit::{publish_flv, spawn, ChildGuard, FixtureOpts};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -24,66 +24,9 @@ fn av_fixture() -> std::path::PathBuf {
     fixture(FixtureOpts::default().with_duration(Duration::from_secs(20)))
 }
 
-/// Reads `GET path` over HTTP/1.0 (no chunked coding) for at most `dur` or until `max` body
-/// bytes; returns the response head and the body bytes read.
-fn http_get(port: u16, path: &str, extra: &str, dur: Duration, max: usize) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n").unwrap();
-    let deadline = Instant::now() + dur;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        s.set_read_timeout(Some(left)).unwrap();
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        if let Some(i) = head_end(&buf) {
-            if buf.len() - i >= max {
-                break;
-            }
-        }
-    }
-    let i = head_end(&buf).unwrap_or_else(|| {
-        panic!(
-            "no HTTP response head for {path}: {:?}",
-            String::from_utf8_lossy(&buf)
-        )
-    });
-    (
-        String::from_utf8_lossy(&buf[..i]).into_owned(),
-        buf[i..].to_vec(),
-    )
-}
-
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
 /// Waits until `/live/<stream>.flv` answers 200 (the publisher is live).
 fn wait_live(port: u16, stream: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (head, _) = http_get(
-            port,
-            &format!("/live/{stream}.flv"),
-            "",
-            Duration::from_millis(500),
-            1,
-        );
-        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stream} never went live; last answer:\n{head}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    live_support::wait_http_live(port, &format!("/live/{stream}.flv"));
 }
 
 /// Demuxes an FLV byte stream (a cut-off last tag is ignored).
@@ -150,25 +93,6 @@ fn check_live_flv(tags: &[FlvTag], want_audio: bool, want_video: bool, stamps: b
     assert_eq!(stamps > 0, asked, "{stamps} onFI wall-clock stamps");
 }
 
-/// ffprobe's streams of a live URL (probing only: `-count_frames` would read a live stream to
-/// its end).
-fn ffprobe(url: &str) -> ProbeResult {
-    let mut cmd = Command::new(tool("ffprobe"));
-    cmd.args([
-        "-v",
-        "error",
-        "-rw_timeout",
-        "10000000",
-        "-show_streams",
-        "-show_format",
-    ]);
-    cmd.args(["-of", "json", url]);
-    let out = sluice_testkit::run(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "ffprobe {url} failed:\n{}", out.log);
-    ProbeResult::from_json(&out.stdout)
-        .unwrap_or_else(|e| panic!("ffprobe {url} JSON: {e}\n{}", out.log))
-}
-
 /// `ffmpeg -t secs -i url -f null -`: the number of decoded video frames and whether audio was
 /// decoded (from ffmpeg's final statistics).
 fn decode(url: &str, secs: u32) -> (u64, bool, String) {
@@ -231,7 +155,7 @@ fn ffmpeg_reads_http_flv_with_the_right_codecs_and_decodes_it() {
     check_live_flv(&tags, true, true, true);
 
     let url = format!("http://127.0.0.1:{http}/live/s.flv");
-    let probe = ffprobe(&url);
+    let probe = live_ffprobe(&url);
     assert_eq!(probe.video().map(|v| v.codec_name.as_str()), Some("h264"));
     assert_eq!(probe.audio().map(|a| a.codec_name.as_str()), Some("aac"));
     assert_eq!(probe.video().and_then(|v| v.width), Some(320));
@@ -274,12 +198,12 @@ fn audio_only_and_video_only_streams_play_with_the_right_header_flags() {
     assert!(!h.has_audio && h.has_video, "video-only header: {h:?}");
     check_live_flv(&tags, false, true, false);
 
-    let probe = ffprobe(&format!("http://127.0.0.1:{http}/live/a.flv"));
+    let probe = live_ffprobe(&format!("http://127.0.0.1:{http}/live/a.flv"));
     assert!(
         probe.video().is_none() && probe.audio().is_some(),
         "{probe:?}"
     );
-    let probe = ffprobe(&format!("http://127.0.0.1:{http}/live/v.flv"));
+    let probe = live_ffprobe(&format!("http://127.0.0.1:{http}/live/v.flv"));
     assert!(
         probe.video().is_some() && probe.audio().is_none(),
         "{probe:?}"
@@ -507,7 +431,7 @@ fn an_enhanced_avc1_publisher_is_served_as_legacy_h264_and_aac() {
     }
     assert!(with_cts > 0, "B-frames keep their composition times");
     let url = format!("http://127.0.0.1:{http}/live/e.flv");
-    let probe = ffprobe(&url);
+    let probe = live_ffprobe(&url);
     assert_eq!(probe.video().map(|v| v.codec_name.as_str()), Some("h264"));
     assert_eq!(probe.audio().map(|a| a.codec_name.as_str()), Some("aac"));
     let (frames, _, log) = decode(&url, 2);

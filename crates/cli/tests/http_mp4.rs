@@ -8,81 +8,19 @@
 
 mod live_support;
 
-use live_support::{api_wait, ffmpeg, fixture, publish9, temp_dir, Sluice};
-use sluice_testkit::{publish_flv, spawn, tool, AudioCodec, FixtureOpts, ProbeResult, VideoCodec};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use live_support::{api_wait, ffmpeg, fixture, http_get, live_ffprobe, publish9, temp_dir, Sluice};
+use sluice_testkit::{publish_flv, spawn, AudioCodec, FixtureOpts, ProbeResult, VideoCodec};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn av_fixture() -> std::path::PathBuf {
     fixture(FixtureOpts::default().with_duration(Duration::from_secs(20)))
 }
 
-/// `GET path` over HTTP/1.0 for at most `dur` or until `max` body bytes: head and body.
-fn http_get(port: u16, path: &str, dur: Duration, max: usize) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let deadline = Instant::now() + dur;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        s.set_read_timeout(Some(left)).unwrap();
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        if head_end(&buf).is_some_and(|i| buf.len() - i >= max) {
-            break;
-        }
-    }
-    let i = head_end(&buf).unwrap_or_else(|| {
-        panic!(
-            "no HTTP head for {path}: {:?}",
-            String::from_utf8_lossy(&buf)
-        )
-    });
-    (
-        String::from_utf8_lossy(&buf[..i]).into_owned(),
-        buf[i..].to_vec(),
-    )
-}
-
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// Waits until `/live/<stream>.mp4` answers 200.
+/// Waits until `/live/<stream>.mp4` answers 200 (the first init is out).
 fn wait_live(port: u16, stream: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (head, _) = http_get(
-            port,
-            &format!("/live/{stream}.mp4"),
-            Duration::from_secs(3),
-            1,
-        );
-        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{stream}.mp4 never live: {head}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// ffprobe's streams of a live URL (no `-count_frames`: that reads to the end).
-fn ffprobe(url: &str) -> ProbeResult {
-    let mut cmd = Command::new(tool("ffprobe"));
-    cmd.args(["-v", "error", "-rw_timeout", "10000000"]);
-    cmd.args(["-show_streams", "-show_format", "-of", "json", url]);
-    let out = sluice_testkit::run(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "ffprobe {url} failed:\n{}", out.log);
-    ProbeResult::from_json(&out.stdout).unwrap_or_else(|e| panic!("ffprobe JSON: {e}"))
+    live_support::wait_http_live(port, &format!("/live/{stream}.mp4"));
 }
 
 /// `ffmpeg -i url -t secs -c copy out.mp4`, then ffprobe `-count_frames` of the file.
@@ -144,7 +82,7 @@ fn ffmpeg_reads_http_mp4_with_the_right_codecs() {
     let _publisher = publish_flv(&ffmpeg(), &av_fixture(), &server.url("s"));
     wait_live(http, "s");
 
-    let (head, body) = http_get(http, "/live/s.mp4", Duration::from_secs(2), 1 << 20);
+    let (head, body) = http_get(http, "/live/s.mp4", "", Duration::from_secs(2), 1 << 20);
     let lower = head.to_ascii_lowercase();
     assert!(lower.starts_with("http/1.0 200"), "{head}");
     assert!(
@@ -155,7 +93,13 @@ fn ffmpeg_reads_http_mp4_with_the_right_codecs() {
     let top: Vec<String> = boxes(&body).into_iter().map(|(n, _)| n).collect();
     assert_eq!(top[..2], ["ftyp", "moov"], "{top:?}");
     assert_eq!(top[2], "prft", "prft by default: {top:?}");
-    let (_, body) = http_get(http, "/live/s.mp4?prft=0", Duration::from_secs(1), 1 << 18);
+    let (_, body) = http_get(
+        http,
+        "/live/s.mp4?prft=0",
+        "",
+        Duration::from_secs(1),
+        1 << 18,
+    );
     let top: Vec<String> = boxes(&body).into_iter().map(|(n, _)| n).collect();
     assert!(
         !top.iter().any(|n| n == "prft") && top[2] == "moof",
@@ -163,7 +107,7 @@ fn ffmpeg_reads_http_mp4_with_the_right_codecs() {
     );
 
     let url = format!("http://127.0.0.1:{http}/live/s.mp4");
-    let probe = ffprobe(&url);
+    let probe = live_ffprobe(&url);
     assert_eq!(probe.video().map(|v| v.codec_name.as_str()), Some("h264"));
     assert_eq!(probe.audio().map(|a| a.codec_name.as_str()), Some("aac"));
 
@@ -270,7 +214,7 @@ async fn ws_mp4_sends_text_init_binary_init_then_fragments_from_a_keyframe() {
 
     // Over HTTP the registry says http-mp4.
     let get = std::thread::spawn(move || {
-        http_get(http, "/live/s.mp4", Duration::from_secs(3), usize::MAX)
+        http_get(http, "/live/s.mp4", "", Duration::from_secs(3), usize::MAX)
     });
     tokio::task::block_in_place(|| {
         api_wait(srv, http, "/api/v1/clients", Duration::from_secs(10), |c| {
@@ -300,7 +244,7 @@ fn audio_only_and_video_only_streams_play() {
     wait_live(http, "a");
     wait_live(http, "v");
 
-    let (head, _) = http_get(http, "/live/a.mp4", Duration::from_secs(1), 1);
+    let (head, _) = http_get(http, "/live/a.mp4", "", Duration::from_secs(1), 1);
     assert!(head.contains("audio/mp4; codecs=\"mp4a.40.2\""), "{head}");
     let url = format!("http://127.0.0.1:{http}/live/a.mp4");
     let copy = copy_to_file(&url, 3, &dir.path().join("a.mp4"));
@@ -330,9 +274,9 @@ fn av1_and_opus_from_the_recent_ffmpeg_are_served() {
     let (server, http) = Sluice::start_with_http(&[]);
     let _publisher = publish9(&input, &server.url("av1"));
     wait_live(http, "av1");
-    let (head, _) = http_get(http, "/live/av1.mp4", Duration::from_secs(1), 1);
+    let (head, _) = http_get(http, "/live/av1.mp4", "", Duration::from_secs(1), 1);
     assert!(head.contains("av01.") && head.contains("opus"), "{head}");
-    let probe = ffprobe(&format!("http://127.0.0.1:{http}/live/av1.mp4"));
+    let probe = live_ffprobe(&format!("http://127.0.0.1:{http}/live/av1.mp4"));
     assert_eq!(probe.video().map(|v| v.codec_name.as_str()), Some("av1"));
     assert_eq!(probe.audio().map(|a| a.codec_name.as_str()), Some("opus"));
 }
@@ -352,7 +296,7 @@ async fn mp3_audio_is_refused_with_415_and_close_1003() {
     server.wait_log(&["publish", "stream=m"], Duration::from_secs(15));
 
     let (head, body) = tokio::task::block_in_place(|| {
-        http_get(http, "/live/m.mp4", Duration::from_secs(10), usize::MAX)
+        http_get(http, "/live/m.mp4", "", Duration::from_secs(10), usize::MAX)
     });
     assert!(head.starts_with("HTTP/1.0 415"), "{head}");
     let body = String::from_utf8_lossy(&body).to_ascii_lowercase();
@@ -381,7 +325,7 @@ fn signed_urls_apply_to_mp4() {
     ]);
     let _publisher = publish_flv(&ffmpeg(), &av_fixture(), &server.url("cam"));
     server.wait_log(&["publish", "stream=cam"], Duration::from_secs(15));
-    let (head, _) = http_get(http, "/live/cam.mp4", Duration::from_secs(5), 0);
+    let (head, _) = http_get(http, "/live/cam.mp4", "", Duration::from_secs(5), 0);
     assert!(head.starts_with("HTTP/1.0 403"), "{head}");
     let q = sluice_server::app::token::signed_query(
         b"s3cret",
@@ -393,6 +337,7 @@ fn signed_urls_apply_to_mp4() {
     let (head, body) = http_get(
         http,
         &format!("/live/cam.mp4?{q}"),
+        "",
         Duration::from_secs(5),
         1000,
     );

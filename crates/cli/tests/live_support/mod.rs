@@ -721,3 +721,84 @@ pub fn wait_exit(guard: &mut ChildGuard, timeout: Duration) -> std::process::Exi
         )
     })
 }
+
+/// Reads `GET path` over HTTP/1.0 (no chunked coding) for at most `dur` or until `max` body
+/// bytes; returns the response head and the body bytes read.
+pub fn http_get(
+    port: u16,
+    path: &str,
+    extra: &str,
+    dur: Duration,
+    max: usize,
+) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n").unwrap();
+    let deadline = Instant::now() + dur;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if let Some(i) = head_end(&buf) {
+            if buf.len() - i >= max {
+                break;
+            }
+        }
+    }
+    let i = head_end(&buf).unwrap_or_else(|| {
+        panic!(
+            "no HTTP response head for {path}: {:?}",
+            String::from_utf8_lossy(&buf)
+        )
+    });
+    (
+        String::from_utf8_lossy(&buf[..i]).into_owned(),
+        buf[i..].to_vec(),
+    )
+}
+
+pub fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// ffprobe's streams of a live URL (probing only: `-count_frames` would read a live stream to
+/// its end).
+pub fn live_ffprobe(url: &str) -> sluice_testkit::ProbeResult {
+    let mut cmd = Command::new(tool("ffprobe"));
+    cmd.args([
+        "-v",
+        "error",
+        "-rw_timeout",
+        "10000000",
+        "-show_streams",
+        "-show_format",
+    ]);
+    cmd.args(["-of", "json", url]);
+    let out = sluice_testkit::run(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "ffprobe {url} failed:\n{}", out.log);
+    sluice_testkit::ProbeResult::from_json(&out.stdout)
+        .unwrap_or_else(|e| panic!("ffprobe {url} JSON: {e}\n{}", out.log))
+}
+
+/// Waits until `GET path` on the HTTP port answers 200 (its publisher is live), for 20 s.
+pub fn wait_http_live(port: u16, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (head, _) = http_get(port, path, "", Duration::from_secs(3), 1);
+        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never went live; last answer:\n{head}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
