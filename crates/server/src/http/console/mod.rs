@@ -41,7 +41,9 @@ const STYLE_CSS: &str = include_str!("style.css");
 const CSP: &str = "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'self'";
 
-/// One stream of `/console/streams.json`: what the list shows.
+/// One stream of `/console/streams.json`: what the list shows. A subset of the API's
+/// [`super::api::StreamItem`] on purpose: this list is public, so it leaves out the publisher's
+/// address and the byte counters.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ConsoleStream {
     /// Application.
