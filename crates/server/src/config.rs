@@ -227,6 +227,10 @@ pub struct HttpSection {
     /// An HTTP connection whose client reads nothing for this long while a response waits to
     /// be written is closed (a stalled media player would otherwise live for ever). Default 30.
     pub write_stall_timeout_secs: u64,
+    /// Serve the built-in web page: `/` (the live streams), `/play/{app}/{stream}` (one
+    /// player), `/console/streams.json` (the streams anyone may play) and `/console/*` (the
+    /// page's script and style). It plays WebSocket fMP4 (`/{app}/{stream}.mp4`). Default true.
+    pub console: bool,
 }
 
 impl Default for HttpSection {
@@ -248,6 +252,7 @@ impl Default for HttpSection {
             flv_legacy_codecs: true,
             http2: true,
             write_stall_timeout_secs: 30,
+            console: true,
         }
     }
 }

@@ -221,6 +221,26 @@ impl Chromium {
         r["result"]["value"].clone()
     }
 
+    /// A PNG of the page as it is shown now (`Page.captureScreenshot`), `width`×`height` CSS
+    /// pixels at scale 1 (`Emulation.setDeviceMetricsOverride`, which stays in force).
+    ///
+    /// # Panics
+    /// If Chromium answers no image.
+    pub fn screenshot(&mut self, width: u32, height: u32) -> Vec<u8> {
+        use base64::Engine as _;
+        self.command(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        );
+        let r = self.command("Page.captureScreenshot", json!({ "format": "png" }));
+        let data = r["data"]
+            .as_str()
+            .unwrap_or_else(|| panic!("Page.captureScreenshot answered {r}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_else(|e| panic!("Page.captureScreenshot: bad base64: {e}"))
+    }
+
     /// Evaluates `js` every 100 ms until it is truthy; returns the value.
     ///
     /// # Panics

@@ -234,6 +234,12 @@ impl App {
         }))
     }
 
+    /// Whether the rules let a client at `peer` play `app`/`stream` with no key and no token
+    /// (hooks are not asked, nothing is counted): what the console page lists.
+    pub fn allows_anonymous_play(&self, app: &str, stream: &str, peer: SocketAddr) -> bool {
+        self.rules.allows_anonymous_play(app, stream, peer)
+    }
+
     /// Tell the `on_unpublish` / `on_stop` hook (in the background).
     pub fn notify_end(&self, req: Request) {
         let ev = match req.action {

@@ -5,7 +5,9 @@
 use super::config::{AccessSection, Who};
 use super::token::{self, TokenError};
 use super::{Action, Deny, DenyKind, Request};
+use crate::control::Transport;
 use crate::proxy::TrustedProxies;
+use std::net::SocketAddr;
 
 /// One compiled "who" entry.
 #[derive(Debug, Clone)]
@@ -213,6 +215,24 @@ impl Rules {
             .unwrap_or_else(|| Deny::new(DenyKind::Rule, "no access entry admits it".into())))
     }
 
+    /// Whether a client at `peer` that shows no key and no token may play `app`/`stream`:
+    /// the play entries evaluated with an empty query (hooks are not rules; they are not
+    /// asked). The console page lists only such streams.
+    pub fn allows_anonymous_play(&self, app: &str, stream: &str, peer: SocketAddr) -> bool {
+        let req = Request {
+            action: Action::Play,
+            client_id: 0,
+            peer,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            param: String::new(),
+            tc_url: String::new(),
+            transport: Transport::HttpFlv,
+        };
+        // No query, so no token can verify whatever the time.
+        self.check(&req, 0).is_ok()
+    }
+
     fn entries_for<'a>(
         &'a self,
         req: &Request,
@@ -236,7 +256,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::super::config::RuleSection;
     use super::*;
-    use crate::control::Transport;
 
     fn req(action: Action, app: &str, stream: &str, param: &str, ip: &str) -> Request {
         Request {
@@ -320,6 +339,53 @@ mod tests {
         // No rule for another app: the default (nobody publishes).
         let d = ok(req(Action::Publish, "other", "cam", "", "10.1.2.3")).unwrap_err();
         assert_eq!(d.kind, DenyKind::Rule);
+    }
+
+    #[test]
+    fn anonymous_play_needs_an_entry_that_asks_for_nothing() {
+        let cfg = AccessSection {
+            play: Who::One("token".into()),
+            secret: "s".into(),
+            rule: vec![
+                RuleSection {
+                    app: "live".into(),
+                    stream: "open-*".into(),
+                    publish: None,
+                    play: Some(Who::Any(vec!["key:k".into(), "anyone".into()])),
+                },
+                RuleSection {
+                    app: "live".into(),
+                    stream: "lan-*".into(),
+                    publish: None,
+                    play: Some(Who::Any(vec!["key:k".into(), "ip:10.0.0.0/8".into()])),
+                },
+                RuleSection {
+                    app: "live".into(),
+                    stream: "keyed".into(),
+                    publish: None,
+                    play: Some(Who::One("key:k".into())),
+                },
+                RuleSection {
+                    app: "live".into(),
+                    stream: "off".into(),
+                    publish: None,
+                    play: Some(Who::One("nobody".into())),
+                },
+            ],
+            ..AccessSection::default()
+        };
+        let r = Rules::new(&cfg).unwrap();
+        let lan: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let wan: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        assert!(r.allows_anonymous_play("live", "open-1", wan));
+        assert!(r.allows_anonymous_play("live", "lan-1", lan));
+        assert!(!r.allows_anonymous_play("live", "lan-1", wan));
+        assert!(!r.allows_anonymous_play("live", "keyed", lan));
+        assert!(!r.allows_anonymous_play("live", "off", lan));
+        // The default needs a signed URL.
+        assert!(!r.allows_anonymous_play("other", "x", lan));
+        let open = Rules::new(&AccessSection::default()).unwrap();
+        assert!(open.allows_anonymous_play("any", "thing", wan));
     }
 
     #[test]

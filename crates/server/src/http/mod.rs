@@ -8,9 +8,13 @@
 //! - [`api`]: the JSON control API (`/api/v1/...`, `api.enabled`) and [`metrics`] (`/metrics`,
 //!   `metrics.enabled`), both behind the access rule of [`access`].
 //!
-//! A web page will be a further router merged the same way. Static paths win over the media
-//! route's parameters, so an application named `open`, `send`, `idle`, `close` or `fcs` cannot
-//! be played over HTTP (nor `api` with a stream named `v1`, while the API is on).
+//! - [`console`]: the built-in web page (`/`, `/play/{app}/{stream}`, `/console/*`,
+//!   `http.console`).
+//!
+//! Static paths win over the media route's parameters, so an application named `open`, `send`,
+//! `idle`, `close` or `fcs` cannot be played over HTTP (nor `api` with a stream named `v1`, while
+//! the API is on, nor `console` with a stream named like one of the page's files, while the page
+//! is on).
 //!
 //! Connections are served by hyper directly (not `axum::serve`) for three reasons: TLS
 //! listeners share the code; each request gets the client's socket address as
@@ -30,6 +34,7 @@
 
 pub mod access;
 pub mod api;
+pub mod console;
 pub mod cors;
 pub mod flv;
 pub mod flv_live;
@@ -108,6 +113,8 @@ pub struct Features {
     pub api: Option<api::ControlState>,
     /// `/metrics` (`metrics.enabled`).
     pub metrics: Option<api::ControlState>,
+    /// The web page (`http.console`).
+    pub console: Option<api::ControlState>,
 }
 
 impl Features {
@@ -138,7 +145,8 @@ impl Features {
             rtmpt,
             flv,
             api: settings.api.enabled.then(|| control.clone()),
-            metrics: settings.metrics.enabled.then_some(control),
+            metrics: settings.metrics.enabled.then(|| control.clone()),
+            console: settings.http.console.then_some(control),
         }
     }
 }
@@ -152,6 +160,7 @@ pub fn router(features: Features, cors_origins: &[String]) -> Router {
         flv,
         api,
         metrics,
+        console,
     } = features;
     let mut r = Router::new();
     if let Some(state) = rtmpt {
@@ -165,6 +174,9 @@ pub fn router(features: Features, cors_origins: &[String]) -> Router {
     }
     if let Some(state) = metrics {
         r = r.merge(metrics::routes(state));
+    }
+    if let Some(state) = console {
+        r = r.merge(console::routes(state));
     }
     r
 }
@@ -284,6 +296,7 @@ impl HttpListeners {
                     flv = settings.http.flv,
                     api = settings.api.enabled,
                     metrics = settings.metrics.enabled,
+                    console = settings.http.console,
                     "{what} listening"
                 );
             }
