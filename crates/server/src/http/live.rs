@@ -532,11 +532,20 @@ pub(crate) fn http_response<M: LiveOutput>(start: Start<M>, content_type: &str) 
 }
 
 /// The upgrade response of a WebSocket player (the socket is served by [`serve_ws`]).
+///
+/// A player sends almost nothing, so its read buffer is small ([`WS_READ_BUFFER`] instead of
+/// tungstenite's 128 KiB, which is 125 MiB for 1000 players); writes are flushed by
+/// [`send_pieces`] once per batch, so no write buffering threshold is needed.
 pub(crate) fn ws_response<M: LiveOutput>(ws: WebSocketUpgrade, start: Start<M>) -> Response {
     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
         .max_frame_size(WS_MAX_CLIENT_MESSAGE)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve_ws(socket, start))
 }
+
+/// Read buffer of a WebSocket player's connection.
+const WS_READ_BUFFER: usize = 4096;
 
 type Step<M> = Pin<Box<dyn Future<Output = (Pump<M>, Result<Vec<Piece>, End>)> + Send>>;
 
@@ -613,29 +622,42 @@ impl<M: LiveOutput> hyper::body::Body for MediaBody<M> {
     }
 }
 
-/// Sends `pieces` as WebSocket messages; returns the bytes sent, or `None` if a write failed.
+/// Sends `pieces` as WebSocket messages (data up to each boundary is one binary message) and
+/// flushes once: one write for the whole batch. Returns the bytes sent, or `None` if a write
+/// failed.
 async fn send_pieces(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<usize> {
+    use futures_util::SinkExt;
     let mut sent = 0;
-    let mut msg = BytesMut::new();
+    // Data of the message being built: one piece is sent as it is (no copy).
+    let mut parts: Vec<Bytes> = Vec::new();
     for p in pieces.into_iter().chain([Piece::Boundary]) {
         let text = match p {
             Piece::Data(b) => {
-                msg.extend_from_slice(&b);
+                parts.push(b);
                 continue;
             }
             Piece::Boundary => None,
             Piece::Text(t) => Some(t),
         };
-        if !msg.is_empty() {
-            sent += msg.len();
-            let binary = msg.split().freeze();
-            socket.send(Message::Binary(binary)).await.ok()?;
+        if !parts.is_empty() {
+            let binary = if parts.len() == 1 {
+                parts.pop().unwrap_or_default()
+            } else {
+                let mut msg = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for part in parts.drain(..) {
+                    msg.extend_from_slice(&part);
+                }
+                msg.freeze()
+            };
+            sent += binary.len();
+            socket.feed(Message::Binary(binary)).await.ok()?;
         }
         if let Some(t) = text {
             sent += t.len();
-            socket.send(Message::Text(t.into())).await.ok()?;
+            socket.feed(Message::Text(t.into())).await.ok()?;
         }
     }
+    socket.flush().await.ok()?;
     Some(sent)
 }
 
