@@ -178,6 +178,8 @@ async fn play_flv(
 
 /// The FLV writer as a player output: one WebSocket message per wake-up.
 impl LiveOutput for FlvLiveMuxer {
+    const BYTE_STREAM: bool = true;
+
     fn handle_events(&mut self, events: &mut Vec<PlayerEvent>, now: Instant, wall: SystemTime) {
         FlvLiveMuxer::handle_events(self, events, now, wall);
     }

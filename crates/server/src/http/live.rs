@@ -243,6 +243,10 @@ pub(crate) trait LiveOutput: Send + 'static {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// The output is a plain byte stream (FLV): over WebSocket it may be cut into messages
+    /// anywhere (and is, at [`WS_STREAM_MESSAGE`] bytes). When false (fMP4), each message is the
+    /// data up to a [`Piece::Boundary`].
+    const BYTE_STREAM: bool = false;
 }
 
 /// Why a player ended.
@@ -625,8 +629,15 @@ impl<M: LiveOutput> hyper::body::Body for MediaBody<M> {
 /// Sends `pieces` as WebSocket messages (data up to each boundary is one binary message) and
 /// flushes once: one write for the whole batch. Returns the bytes sent, or `None` if a write
 /// failed.
-async fn send_pieces(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<usize> {
+async fn send_pieces(
+    socket: &mut WebSocket,
+    pieces: Vec<Piece>,
+    byte_stream: bool,
+) -> Option<usize> {
     use futures_util::SinkExt;
+    if byte_stream {
+        return send_byte_stream(socket, pieces).await;
+    }
     let mut sent = 0;
     // Data of the message being built: one piece is sent as it is (no copy).
     let mut parts: Vec<Bytes> = Vec::new();
@@ -661,6 +672,62 @@ async fn send_pieces(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<usize
     Some(sent)
 }
 
+/// The largest WebSocket message of a byte-stream output. tungstenite keeps its write buffer at
+/// the largest frame it wrote, so capping messages caps that memory per player (a 500 KB GOP
+/// sent at join would otherwise stay allocated for the player's life).
+const WS_STREAM_MESSAGE: usize = 16 * 1024;
+
+/// [`send_pieces`] for a byte stream: small pieces coalesced, large ones sliced (no copy), into
+/// messages of at most [`WS_STREAM_MESSAGE`] bytes; one flush at the end.
+async fn send_byte_stream(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<usize> {
+    use futures_util::SinkExt;
+    let mut sent = 0;
+    let mut acc = BytesMut::new();
+    for p in pieces {
+        let b = match p {
+            Piece::Data(b) => b,
+            Piece::Boundary => continue,
+            Piece::Text(t) => {
+                if !acc.is_empty() {
+                    sent += acc.len();
+                    socket
+                        .feed(Message::Binary(acc.split().freeze()))
+                        .await
+                        .ok()?;
+                }
+                sent += t.len();
+                socket.feed(Message::Text(t.into())).await.ok()?;
+                continue;
+            }
+        };
+        if acc.len() + b.len() <= WS_STREAM_MESSAGE {
+            acc.extend_from_slice(&b);
+            continue;
+        }
+        if !acc.is_empty() {
+            sent += acc.len();
+            socket
+                .feed(Message::Binary(acc.split().freeze()))
+                .await
+                .ok()?;
+        }
+        let mut off = 0;
+        while b.len() - off > WS_STREAM_MESSAGE {
+            sent += WS_STREAM_MESSAGE;
+            let slice = b.slice(off..off + WS_STREAM_MESSAGE);
+            socket.feed(Message::Binary(slice)).await.ok()?;
+            off += WS_STREAM_MESSAGE;
+        }
+        acc.extend_from_slice(&b[off..]);
+    }
+    if !acc.is_empty() {
+        sent += acc.len();
+        socket.feed(Message::Binary(acc.freeze())).await.ok()?;
+    }
+    socket.flush().await.ok()?;
+    Some(sent)
+}
+
 /// Serve one WebSocket player until the stream ends or the client goes away. Pings are
 /// answered by the WebSocket layer, a close from the client ends the player; other client
 /// messages are read and ignored (at most [`WS_MAX_CLIENT_MESSAGE`] bytes each).
@@ -671,7 +738,7 @@ async fn serve_ws<M: LiveOutput>(mut socket: WebSocket, start: Start<M>) {
         pending,
     } = start;
     if !pending.is_empty() {
-        match send_pieces(&mut socket, pending).await {
+        match send_pieces(&mut socket, pending, M::BYTE_STREAM).await {
             Some(n) => log.add(n),
             None => {
                 log.reason = "write failed";
@@ -682,7 +749,7 @@ async fn serve_ws<M: LiveOutput>(mut socket: WebSocket, start: Start<M>) {
     loop {
         tokio::select! {
             r = pump.next_output() => match r {
-                Ok(pieces) => match send_pieces(&mut socket, pieces).await {
+                Ok(pieces) => match send_pieces(&mut socket, pieces, M::BYTE_STREAM).await {
                     Some(n) => log.add(n),
                     None => {
                         log.reason = "write failed";
