@@ -71,7 +71,10 @@ fn check_rules(text: &str) -> MediaPlaylist {
     for l in text.lines() {
         if let Some(a) = l.strip_prefix("#EXT-X-PART:") {
             let d: f64 = attr(a, "DURATION").unwrap().parse().unwrap();
-            assert!(d <= part_target, "part {d} > PART-TARGET {part_target}: {l}");
+            assert!(
+                d <= part_target,
+                "part {d} > PART-TARGET {part_target}: {l}"
+            );
         }
     }
     assert!(text.contains("CAN-BLOCK-RELOAD=YES"), "{text}");
@@ -99,7 +102,10 @@ fn ffmpeg_reads_hls_with_the_right_codecs_and_frames() {
     let (status, head, _) = get(http, "/live/s.m3u8");
     let lower = head.to_ascii_lowercase();
     assert_eq!(status, 200);
-    assert!(lower.contains("content-type: application/vnd.apple.mpegurl"), "{head}");
+    assert!(
+        lower.contains("content-type: application/vnd.apple.mpegurl"),
+        "{head}"
+    );
     assert!(lower.contains("cache-control: no-cache"), "{head}");
     assert!(lower.contains("access-control-allow-origin: *"), "{head}");
 
@@ -112,11 +118,15 @@ fn ffmpeg_reads_hls_with_the_right_codecs_and_frames() {
     let out = dir.path().join("out.mp4");
     let mut cmd = std::process::Command::new(ffmpeg());
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", &url]);
-    cmd.args(["-t", "6", "-map", "0", "-c", "copy", "-y"]).arg(&out);
+    cmd.args(["-t", "6", "-map", "0", "-c", "copy", "-y"])
+        .arg(&out);
     spawn(cmd).wait_success(Duration::from_secs(60));
     let copy = sluice_testkit::ffprobe(out.to_str().unwrap());
     let frames = copy.video().and_then(|v| v.nb_read_frames).unwrap_or(0);
-    assert!((125..=175).contains(&frames), "{frames} video frames in 6 s at 25 fps: {copy:?}");
+    assert!(
+        (125..=175).contains(&frames),
+        "{frames} video frames in 6 s at 25 fps: {copy:?}"
+    );
     let audio = copy.audio().and_then(|a| a.nb_read_frames).unwrap_or(0);
     assert!(audio > 200, "{audio} AAC frames in 6 s: {copy:?}");
     assert!(server.log().contains("HLS session start"));
@@ -218,7 +228,11 @@ fn blocking_reload_returns_when_the_part_exists_and_refuses_far_ahead() {
             || !text.contains(&format!("part{msn}.")),
         "the blocked reload lists the part it waited for ({hint}):\n{text}"
     );
-    assert!(head.to_ascii_lowercase().contains("cache-control: max-age="), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: max-age="),
+        "{head}"
+    );
     // Generous sanity bound: the part comes within ~200 ms, the bounded wait is 3 s.
     eprintln!("blocking reload for {msn}.{part} answered in {waited:?}");
     assert!(waited < Duration::from_millis(2500), "{waited:?}");
@@ -271,7 +285,11 @@ fn signed_urls_apply_to_playlists_and_segments() {
     assert!(map.uri.ends_with(&format!("?{q}")), "{}", map.uri);
     let (status, head, body) = get(http, &format!("/live/{seg}"));
     assert_eq!(status, 200, "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: video/mp4"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: video/mp4"),
+        "{head}"
+    );
     assert!(body.len() > 1000);
     let (status, _, _) = get(http, &format!("/live/{}", map.uri));
     assert_eq!(status, 200);
@@ -327,7 +345,10 @@ fn hls_js_plays_ll_hls_in_headless_chromium() {
     let mut files = HashMap::new();
     files.insert(
         "/".to_string(),
-        ("text/html; charset=utf-8".to_string(), PAGE.as_bytes().to_vec()),
+        (
+            "text/html; charset=utf-8".to_string(),
+            PAGE.as_bytes().to_vec(),
+        ),
     );
     let js = std::fs::read(hls_js()).expect("read hls.js");
     files.insert("/hls.js".to_string(), ("text/javascript".to_string(), js));

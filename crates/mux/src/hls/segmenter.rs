@@ -16,8 +16,6 @@
 //! starts a fresh muxer (timestamps from 0 again) and marks the next segment with
 //! `EXT-X-DISCONTINUITY`; media sequence numbers go on.
 
-use bytes::Bytes;
-
 use super::playlist::{HlsConfig, HlsPlaylist, Part};
 use crate::{
     FlvItem, Fmp4Muxer, FragmentPolicy, MuxEvent, MuxerOptions, Sample, TrackConfig, TrackKind,
@@ -211,7 +209,7 @@ impl HlsSegmenter {
                     let part = Part {
                         duration,
                         independent,
-                        data: Bytes::from(f.to_bytes()),
+                        data: f.to_bytes(),
                     };
                     let Open {
                         new_segment,

@@ -85,7 +85,12 @@ impl HlsState {
         query: &str,
         peer: SocketAddr,
     ) -> Result<String, Response> {
-        let key = (app.to_owned(), stream.to_owned(), query.to_owned(), peer.ip());
+        let key = (
+            app.to_owned(),
+            stream.to_owned(),
+            query.to_owned(),
+            peer.ip(),
+        );
         let now = Instant::now();
         if let Some((name, at)) = self.lock_decisions().get(&key) {
             if now < *at + DECISION_TTL {
@@ -178,14 +183,18 @@ impl PlaylistQuery {
         for kv in query.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k {
-                "_HLS_msn" => q.msn = v.parse().ok().or_else(|| {
-                    q.invalid = true;
-                    None
-                }),
-                "_HLS_part" => q.part = v.parse().ok().or_else(|| {
-                    q.invalid = true;
-                    None
-                }),
+                "_HLS_msn" => {
+                    q.msn = v.parse().ok().or_else(|| {
+                        q.invalid = true;
+                        None
+                    })
+                }
+                "_HLS_part" => {
+                    q.part = v.parse().ok().or_else(|| {
+                        q.invalid = true;
+                        None
+                    })
+                }
                 "_HLS_skip" => q.skip = v == "YES",
                 k if k.starts_with("_HLS_") => {}
                 _ => rest.push(kv),
@@ -303,7 +312,10 @@ pub(crate) async fn playlist(
     });
     let mut r = Response::new(axum::body::Body::from(body));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
     if let Ok(v) = HeaderValue::from_str(&cache) {
         h.insert(header::CACHE_CONTROL, v);
     }
@@ -367,7 +379,9 @@ mod tests {
 
     #[test]
     fn playlist_query() {
-        let q = PlaylistQuery::parse(Some("expires=5&_HLS_msn=12&token=ab&_HLS_part=3&_HLS_skip=YES"));
+        let q = PlaylistQuery::parse(Some(
+            "expires=5&_HLS_msn=12&token=ab&_HLS_part=3&_HLS_skip=YES",
+        ));
         assert_eq!(
             q,
             PlaylistQuery {

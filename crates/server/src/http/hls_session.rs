@@ -138,7 +138,9 @@ impl Sessions {
 
     /// The session of a stream, if one runs.
     pub fn get(&self, app: &str, stream: &str) -> Option<Arc<Session>> {
-        self.map().get(&(app.to_owned(), stream.to_owned())).cloned()
+        self.map()
+            .get(&(app.to_owned(), stream.to_owned()))
+            .cloned()
     }
 
     /// The session of a stream, started if none runs (`None` when the server is going away).
@@ -166,11 +168,9 @@ impl Sessions {
         map.insert(key.clone(), session.clone());
         drop(map);
         let id = ctx.next_connection_id();
-        let sub = ctx.hub.subscribe(
-            app,
-            stream,
-            PeerInfo::new("hls").with_connection_id(id),
-        );
+        let sub = ctx
+            .hub
+            .subscribe(app, stream, PeerInfo::new("hls").with_connection_id(id));
         info!(conn = id, app = %app, stream = %stream, tag = %session.tag, "HLS session start");
         tokio::spawn(run(
             Arc::downgrade(self),
@@ -226,7 +226,10 @@ async fn run(
     let mut events = Vec::new();
     let mut started = false;
     let reason = loop {
-        let last = *session.last_request.lock().unwrap_or_else(|e| e.into_inner());
+        let last = *session
+            .last_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let idle_at = last + idle;
         tokio::select! {
             r = sub.recv_batch(&mut events) => {
