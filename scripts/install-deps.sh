@@ -5,8 +5,9 @@
 # Target: a fresh Debian 12 (bookworm) machine. Idempotent: when everything is
 # already there it returns in well under a second without touching apt or pip.
 #
-# Also installs the npm package mpegts.js (pinned) into .cache/npm for the
-# browser playback test (HTTP-FLV / WebSocket-FLV in headless Chromium).
+# Also installs the npm packages mpegts.js and hls.js (pinned) into .cache/npm
+# for the browser playback tests (HTTP-FLV / WebSocket-FLV and LL-HLS in
+# headless Chromium).
 #
 # Also installs the PyPI wheel `imageio-ffmpeg` (a static, recent ffmpeg with
 # Enhanced RTMP / HEVC-in-FLV support) into the project-local venv .cache/pyenv,
@@ -25,6 +26,8 @@ IMAGEIO_FFMPEG_VERSION="0.8.1"
 NPM_PREFIX="$CACHE/npm"
 MPEGTS_JS_VERSION="1.8.2"
 MPEGTS_JS_FILE="$NPM_PREFIX/node_modules/mpegts.js/dist/mpegts.js"
+HLS_JS_VERSION="1.6.15"
+HLS_JS_FILE="$NPM_PREFIX/node_modules/hls.js/dist/hls.js"
 
 # Debian packages. redis-server backs the cluster tests; prometheus provides
 # `promtool check metrics` for the /metrics test. gstreamer1.0-plugins-ugly (x264enc) and gstreamer1.0-libav
@@ -187,14 +190,16 @@ install_ffmpeg9() {
     log "imageio-ffmpeg installed in $((t1 - t0)) s"
 }
 
-mpegts_ready() {
-    [ -f "$MPEGTS_JS_FILE" ] || return 1
-    [ "$(node -p "require('$NPM_PREFIX/node_modules/mpegts.js/package.json').version" 2>/dev/null || true)" = "$MPEGTS_JS_VERSION" ]
+# npm_ready PACKAGE VERSION FILE: the pinned version of PACKAGE is in .cache/npm.
+npm_ready() {
+    [ -f "$3" ] || return 1
+    [ "$(node -p "require('$NPM_PREFIX/node_modules/$1/package.json').version" 2>/dev/null || true)" = "$2" ]
 }
 
-install_mpegts_js() {
-    if mpegts_ready; then
-        log "mpegts.js $MPEGTS_JS_VERSION: present (fast path, npm skipped)"
+# install_npm PACKAGE VERSION FILE
+install_npm() {
+    if npm_ready "$1" "$2" "$3"; then
+        log "$1 $2: present (fast path, npm skipped)"
         return 0
     fi
     if ! command -v npm >/dev/null 2>&1; then
@@ -204,16 +209,18 @@ install_mpegts_js() {
             >"${TMPDIR:-/tmp}/sluice-apt-npm.log" 2>&1 || die "apt-get install npm failed; log: ${TMPDIR:-/tmp}/sluice-apt-npm.log"
     fi
     command -v npm >/dev/null 2>&1 || die "npm not found after installing it"
-    log "npm install --prefix $NPM_PREFIX mpegts.js@$MPEGTS_JS_VERSION"
+    log "npm install --prefix $NPM_PREFIX $1@$2"
     mkdir -p "$NPM_PREFIX"
+    # Both packages in one install: npm removes packages of the prefix it was not asked for.
     npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
-        "mpegts.js@$MPEGTS_JS_VERSION" >/dev/null || die "npm install mpegts.js@$MPEGTS_JS_VERSION failed"
-    mpegts_ready || die "mpegts.js installed but $MPEGTS_JS_FILE is missing or not version $MPEGTS_JS_VERSION"
+        "mpegts.js@$MPEGTS_JS_VERSION" "hls.js@$HLS_JS_VERSION" >/dev/null || die "npm install $1@$2 failed"
+    npm_ready "$1" "$2" "$3" || die "$1 installed but $3 is missing or not version $2"
 }
 
 install_apt
 install_ffmpeg9
-install_mpegts_js
+install_npm mpegts.js "$MPEGTS_JS_VERSION" "$MPEGTS_JS_FILE"
+install_npm hls.js "$HLS_JS_VERSION" "$HLS_JS_FILE"
 
 log "versions:"
 log "  ffmpeg:    $(ffmpeg -hide_banner -version | head -n 1)"
@@ -223,3 +230,4 @@ log "  nginx:     $(nginx -v 2>&1)"
 log "  chromium:  $(chromium --version 2>/dev/null || echo unknown)"
 log "  ffmpeg9:   $("$FFMPEG9_LINK" -hide_banner -version | head -n 1) ($(cat "$FFMPEG9_PATH_FILE"))"
 log "  mpegts.js: $MPEGTS_JS_VERSION ($MPEGTS_JS_FILE)"
+log "  hls.js:    $HLS_JS_VERSION ($HLS_JS_FILE)"

@@ -37,6 +37,7 @@
 //! - [`write_init_segment`] / [`write_fragment`]: the box writers, usable on their own with
 //!   samples whose durations the caller knows (for example a file recorder).
 //! - [`codec_string`](TrackConfig::codec_string) and [`mime_type`]: RFC 6381.
+//! - [`hls`]: HLS/LL-HLS playlists (RFC 8216bis) from the fragments, sans-IO.
 //!
 //! # Specifications
 //!
@@ -58,6 +59,7 @@ mod entry;
 mod error;
 mod flv;
 mod fragment;
+pub mod hls;
 mod init;
 mod muxer;
 mod track;

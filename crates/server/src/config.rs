@@ -231,6 +231,27 @@ pub struct HttpSection {
     /// player), `/console/streams.json` (the streams anyone may play) and `/console/*` (the
     /// page's script and style). It plays WebSocket fMP4 (`/{app}/{stream}.mp4`). Default true.
     pub console: bool,
+    /// Serve live streams as HLS / LL-HLS at `/{app}/{stream}.m3u8`. Default true.
+    pub hls: bool,
+    /// An HLS segment ends at the first key frame at least this long after its start.
+    /// Default 1000 (segments follow the GOP: a 2 s GOP makes 2 s segments).
+    pub hls_segment_target_ms: u32,
+    /// LL-HLS partial segments of at most this length (`EXT-X-PART`); 0 = classic HLS
+    /// without parts or blocking reload. Default 200.
+    pub hls_part_target_ms: u32,
+    /// Complete segments kept in a playlist (and in memory). Default 12.
+    pub hls_window_segments: usize,
+    /// Offer delta updates (`_HLS_skip=YES`) when the window is long enough. Default true.
+    pub hls_delta_updates: bool,
+    /// Longest wait of a blocking playlist reload (`_HLS_msn`/`_HLS_part`) or of a request for
+    /// a part that does not exist yet; then the playlist is answered as it is. Default 3000.
+    pub hls_block_max_ms: u64,
+    /// An HLS session (the stream's one muxer and playlist) is dropped this long after its
+    /// last request. Default 30.
+    pub hls_idle_secs: u64,
+    /// Keep an HLS session for every published stream, from its first frame, even without
+    /// clients (the first client then gets a full window at once). Default false.
+    pub hls_always: bool,
 }
 
 impl Default for HttpSection {
@@ -253,6 +274,14 @@ impl Default for HttpSection {
             http2: true,
             write_stall_timeout_secs: 30,
             console: true,
+            hls: true,
+            hls_segment_target_ms: 1000,
+            hls_part_target_ms: 200,
+            hls_window_segments: 12,
+            hls_delta_updates: true,
+            hls_block_max_ms: 3000,
+            hls_idle_secs: 30,
+            hls_always: false,
         }
     }
 }
@@ -436,6 +465,24 @@ impl Settings {
                 why: "must be 1..=2147483647",
             });
         }
+        if self.http.hls_segment_target_ms == 0 || self.http.hls_segment_target_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "http.hls_segment_target_ms",
+                why: "must be 1..=60000",
+            });
+        }
+        if self.http.hls_part_target_ms > self.http.hls_segment_target_ms {
+            return Err(ConfigError::Invalid {
+                key: "http.hls_part_target_ms",
+                why: "must be at most http.hls_segment_target_ms (0 = no parts)",
+            });
+        }
+        if self.http.hls_window_segments == 0 || self.http.hls_window_segments > 1000 {
+            return Err(ConfigError::Invalid {
+                key: "http.hls_window_segments",
+                why: "must be 1..=1000",
+            });
+        }
         // Durations are added to the current time: bound them so that no setting can overflow
         // an instant (a day is far beyond any sensible value of each).
         const DAY_SECS: u64 = 86_400;
@@ -487,6 +534,8 @@ impl Settings {
                 self.http.flv_publish_wait_ms,
                 DAY_MS,
             ),
+            ("http.hls_block_max_ms", self.http.hls_block_max_ms, DAY_MS),
+            ("http.hls_idle_secs", self.http.hls_idle_secs, DAY_SECS),
             (
                 "http.flv_republish_wait_ms",
                 self.http.flv_republish_wait_ms,

@@ -47,6 +47,20 @@ pub fn mpegts_js() -> PathBuf {
     p
 }
 
+/// The hls.js browser bundle installed by `scripts/install-deps.sh` into `.cache/npm`.
+///
+/// # Panics
+/// If it is not there.
+pub fn hls_js() -> PathBuf {
+    let p = repo_root().join(".cache/npm/node_modules/hls.js/dist/hls.js");
+    assert!(
+        p.is_file(),
+        "hls.js is missing ({}): run scripts/install-deps.sh",
+        p.display()
+    );
+    p
+}
+
 /// A headless Chromium with one page, driven over CDP. Killed (whole process group) on drop.
 #[derive(Debug)]
 pub struct Chromium {

@@ -34,7 +34,7 @@ pub mod probe;
 pub mod process;
 pub mod tools;
 
-pub use browser::{mpegts_js, Chromium, StaticSite};
+pub use browser::{hls_js, mpegts_js, Chromium, StaticSite};
 pub use fixture::{make_test_flv, publish_flv, AudioCodec, FixtureOpts, VideoCodec};
 pub use net::{free_port, wait_for_port};
 pub use nginx::NginxRtmp;

@@ -38,11 +38,13 @@ pub enum Transport {
     HttpMp4 = 8,
     /// Live fragmented MP4 over WebSocket.
     WsMp4 = 9,
+    /// HLS / LL-HLS (playlist and segment requests).
+    Hls = 10,
 }
 
 impl Transport {
     /// Every transport, for metrics that list them all.
-    pub const ALL: [Transport; 10] = [
+    pub const ALL: [Transport; 11] = [
         Transport::Rtmp,
         Transport::Rtmps,
         Transport::Rtmpe,
@@ -53,6 +55,7 @@ impl Transport {
         Transport::Rtmfp,
         Transport::HttpMp4,
         Transport::WsMp4,
+        Transport::Hls,
     ];
 
     /// The name used in the API, hooks, logs and metric labels.
@@ -68,6 +71,7 @@ impl Transport {
             Transport::Rtmfp => "rtmfp",
             Transport::HttpMp4 => "http-mp4",
             Transport::WsMp4 => "ws-mp4",
+            Transport::Hls => "hls",
         }
     }
 

@@ -13,8 +13,8 @@
 //!   a close from the client ends the player; client messages are read and ignored (at most
 //!   [`WS_MAX_CLIENT_MESSAGE`] bytes each).
 //!
-//! The path's suffix picks the format: `.flv` here, `.mp4` in [`super::mp4_live`] (one axum
-//! route for both). The request flow, the end of a player, the registry entry and the two
+//! The path's suffix picks the format: `.flv` here, `.mp4` in [`super::mp4_live`], `.m3u8` in
+//! [`super::hls`] (one axum route for all). The request flow, the end of a player, the registry entry and the two
 //! transports are shared: [`super::live`]. The query string (`?token=…`) is handed to
 //! [`decide_play`]; the only parameter read here is `wallclock=1|0`, which turns the `onFI`
 //! wall-clock stamps on or off for this player (default `http.flv_wallclock_default`, off:
@@ -100,8 +100,17 @@ pub struct FlvState {
     pub cfg: Arc<FlvRouteConfig>,
 }
 
-/// The media routes (`.flv` and `.mp4`), with CORS for `origins` (`http.cors_origins`).
-pub fn routes(state: FlvState, origins: &[String]) -> Router {
+/// What the media route serves: FLV and fMP4 (`http.flv`), HLS playlists (`http.hls`).
+#[derive(Debug, Clone, Default)]
+pub struct MediaState {
+    /// `.flv` and `.mp4`, when on.
+    pub flv: Option<FlvState>,
+    /// `.m3u8` ([`super::hls`]), when on.
+    pub hls: Option<super::hls::HlsState>,
+}
+
+/// The media route (`.flv`, `.mp4`, `.m3u8`), with CORS for `origins` (`http.cors_origins`).
+pub fn routes(state: MediaState, origins: &[String]) -> Router {
     Router::new()
         // Other methods answer 404 like other unknown paths (not 405: the path is a pattern that
         // also matches paths of other features when they are disabled, such as RTMPT's).
@@ -115,16 +124,25 @@ pub fn routes(state: FlvState, origins: &[String]) -> Router {
         .with_state(state)
 }
 
-/// `GET /{app}/{stream}.flv` or `.mp4`, HTTP or WebSocket: dispatched on the suffix (one axum
-/// route serves both, as the pattern is the same).
+/// `GET /{app}/{stream}.flv`, `.mp4` or `.m3u8`, HTTP or WebSocket: dispatched on the suffix
+/// (one axum route serves all, as the pattern is the same).
 async fn play(
-    State(state): State<FlvState>,
+    State(media): State<MediaState>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    if let Some(stream) = file.strip_suffix(".m3u8") {
+        return match &media.hls {
+            Some(hls) => super::hls::playlist(hls, app, stream.to_owned(), query, peer).await,
+            None => RequestError::NotMedia.into_response(),
+        };
+    }
+    let Some(state) = media.flv else {
+        return RequestError::NotMedia.into_response();
+    };
     let wants_ws = headers
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))

@@ -80,6 +80,8 @@ pub enum MediaTransport {
     HttpMp4,
     /// Fragmented MP4 in WebSocket messages.
     WebSocketMp4,
+    /// HLS playlists and segments ([`super::hls`]).
+    Hls,
 }
 
 impl MediaTransport {
@@ -100,6 +102,7 @@ impl MediaTransport {
             MediaTransport::WebSocketFlv => Transport::WsFlv,
             MediaTransport::HttpMp4 => Transport::HttpMp4,
             MediaTransport::WebSocketMp4 => Transport::WsMp4,
+            MediaTransport::Hls => Transport::Hls,
         }
     }
 
@@ -118,6 +121,7 @@ impl MediaTransport {
             MediaTransport::WebSocketFlv => "WS-FLV",
             MediaTransport::HttpMp4 => "HTTP-MP4",
             MediaTransport::WebSocketMp4 => "WS-MP4",
+            MediaTransport::Hls => "HLS",
         }
     }
 }
@@ -186,7 +190,7 @@ fn app_request(req: &PlayRequest, id: u64, action: crate::app::Action) -> crate:
 /// Errors of a media request, each with its status.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RequestError {
-    #[error("not a media path (expected /{{app}}/{{stream}}.flv or .mp4)")]
+    #[error("not a media path (expected /{{app}}/{{stream}}.flv, .mp4 or .m3u8)")]
     NotMedia,
     #[error("stream {0}/{1} is not being published")]
     NotPublished(String, String),

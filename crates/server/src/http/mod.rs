@@ -5,6 +5,8 @@
 //! - [`flv`]: HTTP-FLV and WebSocket-FLV (`/{app}/{stream}.flv`), with CORS ([`cors`]) and
 //!   the sans-IO live FLV muxer ([`flv_live`]); live fragmented MP4 on the same route
 //!   (`/{app}/{stream}.mp4`, [`mp4_live`]); what both share ([`live`]);
+//! - [`hls`]: HLS / LL-HLS playlists on the same route (`/{app}/{stream}.m3u8`) and their
+//!   segments (`/{app}/{stream}/hls/...`), from one session per stream ([`hls_session`]);
 //! - [`api`]: the JSON control API (`/api/v1/...`, `api.enabled`) and [`metrics`] (`/metrics`,
 //!   `metrics.enabled`), both behind the access rule of [`access`].
 //!
@@ -38,6 +40,8 @@ pub mod console;
 pub mod cors;
 pub mod flv;
 pub mod flv_live;
+pub mod hls;
+pub mod hls_session;
 pub mod live;
 pub mod metrics;
 pub mod mp4_live;
@@ -109,6 +113,8 @@ pub struct Features {
     pub rtmpt: Option<RtmptState>,
     /// HTTP-FLV and WebSocket-FLV (`http.flv`).
     pub flv: Option<flv::FlvState>,
+    /// HLS / LL-HLS (`http.hls`).
+    pub hls: Option<hls::HlsState>,
     /// The JSON API (`api.enabled`).
     pub api: Option<api::ControlState>,
     /// `/metrics` (`metrics.enabled`).
@@ -141,9 +147,11 @@ impl Features {
         let control = api::ControlState {
             ctx: Arc::downgrade(ctx),
         };
+        let hls = settings.http.hls.then(|| hls::HlsState::new(ctx));
         Features {
             rtmpt,
             flv,
+            hls,
             api: settings.api.enabled.then(|| control.clone()),
             metrics: settings.metrics.enabled.then(|| control.clone()),
             console: settings.http.console.then_some(control),
@@ -158,6 +166,7 @@ pub fn router(features: Features, cors_origins: &[String]) -> Router {
     let Features {
         rtmpt,
         flv,
+        hls,
         api,
         metrics,
         console,
@@ -166,8 +175,15 @@ pub fn router(features: Features, cors_origins: &[String]) -> Router {
     if let Some(state) = rtmpt {
         r = r.merge(rtmpt::routes(state));
     }
-    if let Some(state) = flv {
-        r = r.merge(flv::routes(state, cors_origins));
+    if flv.is_some() || hls.is_some() {
+        let media = flv::MediaState {
+            flv,
+            hls: hls.clone(),
+        };
+        r = r.merge(flv::routes(media, cors_origins));
+    }
+    if let Some(state) = hls {
+        r = r.merge(hls::routes(state, cors_origins));
     }
     if let Some(state) = api {
         r = r.merge(api::routes(state));
