@@ -157,6 +157,22 @@ fn console_lists_plays_h264_aac_and_plays_again_after_a_republish() {
         st["bitrate"].as_f64().unwrap_or(0.0) > 10_000.0,
         "the page measures a bitrate: {st}"
     );
+    // The page offers the same stream as HLS, saying whether this browser plays it natively
+    // (recent Chromium answers canPlayType for HLS too); the link is a live playlist.
+    let links = browser.eval(
+        "[document.getElementById('s-hls').getAttribute('href'), \
+          document.getElementById('s-hls-note').textContent]",
+    );
+    assert_eq!(links[0], "/live/s.m3u8", "{links}");
+    let note = links[1].as_str().unwrap_or("");
+    assert!(note.contains("HLS"), "{links}");
+    eprintln!("HLS note on this Chromium: {note}");
+    let (head, body) = live_support::http_get(http, "/live/s.m3u8", "", Duration::from_secs(10), 1);
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(
+        String::from_utf8_lossy(&body).starts_with("#EXTM3U"),
+        "{head}"
+    );
 
     // The first seconds, while the player catches up with the live edge, and then 5 s.
     let settling = sample_latency(&mut browser, Duration::from_secs(3));

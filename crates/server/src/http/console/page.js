@@ -15,6 +15,11 @@
     return scheme + '//' + location.host + path + location.search;
   }
 
+  // The same stream as LL-HLS (`.m3u8`: native in Safari) or HTTP-FLV, for other players.
+  function otherUrl(app, name, ext) {
+    return '/' + encodeURIComponent(app) + '/' + encodeURIComponent(name) + ext + location.search;
+  }
+
   function bitrate(bps) {
     if (bps == null) return '–';
     return bps >= 1e6 ? (bps / 1e6).toFixed(2) + ' Mbit/s' : Math.round(bps / 1e3) + ' kbit/s';
@@ -38,6 +43,21 @@
     $('player-view').hidden = false;
     $('s-stream').textContent = playing;
     document.title = playing + ' – Sluice';
+    const hls = otherUrl(app, name, '.m3u8');
+    $('s-hls').href = hls;
+    $('s-flv').href = otherUrl(app, name, '.flv');
+    const nativeHls = $('video').canPlayType('application/vnd.apple.mpegurl') !== '';
+    $('s-hls-note').textContent = nativeHls
+      ? '(this browser plays HLS natively)'
+      : '(no native HLS in this browser: open the link in Safari or an HLS player)';
+    if (!window.MediaSource && nativeHls) {
+      // iPhone Safari: no MSE, but native HLS.
+      player = null;
+      $('video').src = hls;
+      $('video').play().catch(() => {});
+      $('status').textContent = 'playing HLS natively';
+      return;
+    }
     player = new window.SluicePlayer($('video'), mediaUrl(app, name), show);
     window.sluice.player = player;
     for (const tr of document.querySelectorAll('#streams tbody tr')) {
