@@ -4,7 +4,9 @@
 # Each server is pinned to CPU 0 (taskset), the load generator (`sluice bench`, which also
 # publishes the ~2 Mbps H.264+AAC fixture over RTMP) to CPU 1. For each server, three runs of N
 # players: over RTMP, over HTTP-FLV (`--play-url http://…/live/bench.flv`) and over WS-FLV
-# (`--play-url ws://…`); server CPU and RSS are sampled from /proc in the middle of each run.
+# (`--play-url ws://…`), and for Sluice over LL-HLS (`--play-url http://…/live/bench.m3u8`:
+# blocking playlist reloads and every part); server CPU and RSS are sampled from /proc in the
+# middle of each run.
 # Node-Media-Server 4 (npm `node-media-server`, installed into .cache/npm-bench) is the peer.
 #
 # Usage: bench/http_fanout.sh [--players N] [--duration S] [--record] [--only sluice|nms]
@@ -61,7 +63,11 @@ run_case() {
     local label="$1" rport="$2" hport="$3" spid="$4" over="$5"
     local out="$WORK/$label-$over.json"
     local play=()
-    [ "$over" = rtmp ] || play=(--play-url "$over://127.0.0.1:$hport/live/bench.flv")
+    case "$over" in
+        rtmp) ;;
+        hls) play=(--play-url "http://127.0.0.1:$hport/live/bench.m3u8") ;;
+        *) play=(--play-url "$over://127.0.0.1:$hport/live/bench.flv") ;;
+    esac
     local ramp=500
     local total=$(( PLAYERS / ramp + DURATION ))
     taskset -c 1 "$BIN" bench "rtmp://127.0.0.1:$rport/live/bench" --players "$PLAYERS" \
@@ -88,7 +94,10 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 for server in sluice nms; do
     [ -z "$ONLY" ] || [ "$ONLY" = "$server" ] || continue
-    for over in rtmp http ws; do
+    overs="rtmp http ws"
+    # Node-Media-Server has no LL-HLS; Sluice's is measured too.
+    [ "$server" = sluice ] && overs="$overs hls"
+    for over in $overs; do
         echo "== $server, $PLAYERS players over $over"
         "start_$server"; run_case "$server" "$RPORT" "$HPORT" "$SPID" "$over"; stop "$SPID"
     done
@@ -103,7 +112,7 @@ def load(label):
     return json.load(open(p)) if os.path.exists(p) else None
 def pct(r, key, q):
     return ((r or {}).get(key) or {}).get(q)
-cols = [c for c in ("sluice-rtmp", "sluice-http", "sluice-ws", "nms-rtmp", "nms-http", "nms-ws") if load(c)]
+cols = [c for c in ("sluice-rtmp", "sluice-http", "sluice-ws", "sluice-hls", "nms-rtmp", "nms-http", "nms-ws") if load(c)]
 res = {c: load(c) for c in cols}
 rows = [
     ("server CPU, % of one core", lambda r: r["server_cpu_percent"]),

@@ -1,6 +1,7 @@
 //! `sluice bench --play-url` against a real `sluice serve`: the bench publishes an ffmpeg-made
-//! H.264+AAC fixture over RTMP and its players read HTTP-FLV or WebSocket-FLV; every player must
-//! connect, receive the stream at its bitrate and measure delivery latency from the stamps.
+//! H.264+AAC fixture over RTMP and its players read HTTP-FLV, WebSocket-FLV or LL-HLS; every player must
+//! connect, receive the stream at its bitrate and measure delivery latency from the stamps; the
+//! same for LL-HLS players (blocking playlist reloads, every part).
 
 mod live_support;
 
@@ -10,6 +11,10 @@ use std::process::Command;
 use std::time::Duration;
 
 fn bench_over(scheme: &str) -> serde_json::Value {
+    bench_url(|http| format!("{scheme}://127.0.0.1:{http}/live/b.flv"))
+}
+
+fn bench_url(url: impl Fn(u16) -> String) -> serde_json::Value {
     let (sluice, http) = Sluice::start_with_http(&[]);
     let input = fixture(FixtureOpts::default().with_duration(Duration::from_secs(10)));
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -28,7 +33,7 @@ fn bench_over(scheme: &str) -> serde_json::Value {
         .arg("--publish")
         .arg(&input)
         .arg("--play-url")
-        .arg(format!("{scheme}://127.0.0.1:{http}/live/b.flv"))
+        .arg(url(http))
         .env_remove("SLUICE_FFMPEG9")
         .output()
         .expect("run sluice bench");
@@ -58,4 +63,11 @@ fn bench_players_over_http_flv() {
 #[test]
 fn bench_players_over_ws_flv() {
     check(&bench_over("ws"));
+}
+
+#[test]
+fn bench_players_over_ll_hls() {
+    check(&bench_url(|http| {
+        format!("http://127.0.0.1:{http}/live/b.m3u8")
+    }));
 }

@@ -78,9 +78,11 @@ pub struct BenchArgs {
     /// No progress lines; only the report.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Players read this HTTP-FLV (`http://HOST:8080/live/s.flv`) or WebSocket-FLV
-    /// (`ws://HOST:8080/live/s.flv`) URL instead of playing the RTMP URL (which --publish
-    /// still publishes to). Latency and bitrate are measured the same way.
+    /// Players read this HTTP-FLV (`http://HOST:8080/live/s.flv`), WebSocket-FLV
+    /// (`ws://HOST:8080/live/s.flv`) or LL-HLS (`http://HOST:8080/live/s.m3u8`: blocking
+    /// playlist reloads and every part, over one keep-alive connection) URL instead of playing
+    /// the RTMP URL (which --publish still publishes to). Latency and bitrate are measured the
+    /// same way (for HLS from the stamps found in the parts, audio and video together).
     #[arg(long, value_name = "URL")]
     pub play_url: Option<String>,
     #[command(flatten)]

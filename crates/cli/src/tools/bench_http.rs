@@ -1,4 +1,5 @@
-//! HTTP-FLV and WebSocket-FLV players for `sluice bench --play-url`: the same measurements as
+//! HTTP-FLV and WebSocket-FLV players for `sluice bench --play-url` (LL-HLS ones, for a
+//! `.m3u8` URL, are in `bench_hls`): the same measurements as
 //! the RTMP players (first frame, per-player bitrate, delivery latency from the publisher's
 //! stamps), over `GET http://…/app/stream.flv` (HTTP/1.0, so the body is the raw FLV until the
 //! server closes) or a WebSocket on `ws://…/app/stream.flv` (binary messages of FLV bytes).
@@ -116,6 +117,11 @@ async fn open(url: &str) -> Result<Source, (&'static str, String)> {
 
 /// One HTTP-FLV or WS-FLV player, measured like an RTMP player.
 pub(super) async fn run_player(job: PlayerJob, url: &str) -> PlayerResult {
+    if url.split('?').next().is_some_and(|p| p.ends_with(".m3u8")) {
+        if let Ok((host, path)) = split_http_url(url) {
+            return super::bench_hls::run_player(job, &host, &path).await;
+        }
+    }
     let mut m = Meter::new();
     let mut source = match tokio::time::timeout_at(job.stop_at, open(url)).await {
         Ok(Ok(s)) => s,

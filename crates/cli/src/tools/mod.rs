@@ -3,6 +3,7 @@
 //! flags, the runtime, progress output and number formatting.
 
 pub mod bench;
+pub mod bench_hls;
 pub mod bench_http;
 pub mod play;
 pub mod probe;
