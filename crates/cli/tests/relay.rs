@@ -35,18 +35,21 @@ fn input() -> PathBuf {
     })
 }
 
-/// `ffmpeg -listen 1` as an RTMP server on `port`, writing what is published to `out`.
+/// `ffmpeg -listen 1` as an RTMP server on `port` (one connection), writing what is published
+/// to `out`.
 fn ffmpeg_listen(port: u16, out: &Path) -> ChildGuard {
     let mut cmd = Command::new(ffmpeg());
     cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
-    cmd.args(["-listen", "1", "-i", &format!("rtmp://127.0.0.1:{port}/live/x")]);
+    cmd.args([
+        "-listen",
+        "1",
+        "-i",
+        &format!("rtmp://127.0.0.1:{port}/live/x"),
+    ]);
     cmd.args(["-c", "copy", "-f", "flv", "-y"]).arg(out);
-    let guard = spawn(cmd);
-    assert!(
-        wait_for_port(port, Duration::from_secs(10)),
-        "ffmpeg -listen did not listen on {port}"
-    );
-    guard
+    // No probe connection: `-listen 1` serves exactly one, and the pushing server retries
+    // until ffmpeg listens anyway.
+    spawn(cmd)
 }
 
 /// A self-signed CA certificate for 127.0.0.1 and localhost, written as PEM into `dir`.
@@ -83,7 +86,10 @@ fn http_json(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
     s.read_to_end(&mut buf).unwrap();
     let i = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let status = String::from_utf8_lossy(&buf[9..12]).parse().unwrap();
-    (status, serde_json::from_slice(&buf[i..]).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&buf[i..]).unwrap_or(Value::Null),
+    )
 }
 
 /// The `push` list of live stream `live/<name>` (empty when it is not live).
@@ -173,7 +179,11 @@ targets = [
         let Some(p) = v["items"][0]["push"].as_array() else {
             return false;
         };
-        let state = |t: &str| p.iter().find(|x| x["target"] == t).map(|x| x["state"].clone());
+        let state = |t: &str| {
+            p.iter()
+                .find(|x| x["target"] == t)
+                .map(|x| x["state"].clone())
+        };
         p.len() == 4
             && state(&format!("rtmp://127.0.0.1:{}/live", nginx.port())) == Some("live".into())
             && state(&format!("rtmp://127.0.0.1:{listen_port}/live")) == Some("live".into())
@@ -220,10 +230,18 @@ targets = [
     let (status, _, body) = live_support::http_request(http, "GET", "/metrics", "");
     assert_eq!(status, 200);
     let metrics = String::from_utf8_lossy(&body);
-    assert!(metrics.contains("sluice_relay_push_targets{state=\"live\"} 4"), "{metrics}");
-    assert!(metrics.contains("sluice_relay_push_sent_bytes_total{"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_relay_push_targets{state=\"live\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_relay_push_sent_bytes_total{"),
+        "{metrics}"
+    );
     assert!(!server.log().contains("SECRETKEY"), "{}", server.log());
-    assert!(!api_get(http, "/api/v1/streams").to_string().contains("SECRETKEY"));
+    assert!(!api_get(http, "/api/v1/streams")
+        .to_string()
+        .contains("SECRETKEY"));
 
     // The stream ends: the listen receivers finish their files.
     drop(_publisher);
@@ -259,7 +277,11 @@ fn push_from_a_hook_answer_and_through_the_api() {
         v["items"][0]["name"] == "hooked"
     });
     let p = pushes(http, "push-cam");
-    assert_eq!((p.len(), &p[0]["origin"]), (1, &Value::from("hook")), "{p:?}");
+    assert_eq!(
+        (p.len(), &p[0]["origin"]),
+        (1, &Value::from("hook")),
+        "{p:?}"
+    );
 
     // Add a target through the API, see it live on the receiver, remove it.
     let path = "/api/v1/streams/live/push-cam/push";
@@ -268,24 +290,42 @@ fn push_from_a_hook_answer_and_through_the_api() {
     assert_eq!(status, 201, "{v}");
     let id = v["id"].as_u64().unwrap();
     api_wait(&receiver, receiver_http, "/api/v1/streams", WAIT, |v| {
-        v["items"].as_array().unwrap().iter().any(|s| s["name"] == "viaapi")
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "viaapi")
     });
     assert_eq!(pushes(http, "push-cam").len(), 2);
     for (body, want) in [("nope", 400), ("{\"url\": \"http://x/y/z\"}", 400)] {
         assert_eq!(http_json(http, "POST", path, body).0, want, "{body}");
     }
-    let (status, _) = http_json(http, "POST", "/api/v1/streams/live/none/push", &format!("{{\"url\": {url:?}}}"));
+    let (status, _) = http_json(
+        http,
+        "POST",
+        "/api/v1/streams/live/none/push",
+        &format!("{{\"url\": {url:?}}}"),
+    );
     assert_eq!(status, 404);
     let (status, v) = http_json(http, "DELETE", &format!("{path}/{id}"), "");
     assert_eq!((status, v), (200, serde_json::json!({"removed": id})));
     poll_until(
         WAIT,
         "the removed target leaving the receiver",
-        || if is_live(receiver_http, "viaapi") { Err("live".into()) } else { Ok(()) },
+        || {
+            if is_live(receiver_http, "viaapi") {
+                Err("live".into())
+            } else {
+                Ok(())
+            }
+        },
         || server.log(),
     );
     assert!(is_live(receiver_http, "hooked"));
-    assert_eq!(http_json(http, "DELETE", &format!("{path}/{id}"), "").0, 404);
+    assert_eq!(
+        http_json(http, "DELETE", &format!("{path}/{id}"), "").0,
+        404
+    );
 }
 
 #[test]
@@ -310,7 +350,15 @@ fn pull_on_first_play_shared_by_two_players_closed_when_idle() {
     let outs = [dir.path().join("p1.flv"), dir.path().join("p2.flv")];
     let mut players: Vec<ChildGuard> = outs
         .iter()
-        .map(|o| ffmpeg_play(&ffmpeg(), &edge.url("cam"), o, Duration::from_secs(8), &["-t", "4"]))
+        .map(|o| {
+            ffmpeg_play(
+                &ffmpeg(),
+                &edge.url("cam"),
+                o,
+                Duration::from_secs(8),
+                &["-t", "4"],
+            )
+        })
         .collect();
     let v = api_wait(&edge, edge_http, "/api/v1/streams", WAIT, |v| {
         v["items"][0]["name"] == "cam" && v["items"][0]["players"] == 2
@@ -335,15 +383,17 @@ fn pull_on_first_play_shared_by_two_players_closed_when_idle() {
     }
     edge.wait_log(&["pull closed: no player"], Duration::from_secs(15));
     api_wait(&origin, origin_http, "/api/v1/clients", WAIT, |v| {
-        !v["items"].as_array().unwrap().iter().any(|c| c["role"] == "player")
+        !v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["role"] == "player")
     });
     assert!(!is_live(edge_http, "cam"));
 
     // A stream no upstream has: the player is told it is not found.
-    let mut c = RawClient::connect(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, edge.port)),
-        |_| {},
-    );
+    let mut c = RawClient::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, edge.port)), |_| {});
+    c.wait_connected();
     c.session
         .play(sluice_rtmp::command::PlayArgs {
             name: "missing".into(),

@@ -508,10 +508,9 @@ impl Settings {
                 });
             }
         }
-        self.relay.validate().map_err(|why| ConfigError::Invalid {
-            key: "relay",
-            why,
-        })?;
+        self.relay
+            .validate()
+            .map_err(|why| ConfigError::Invalid { key: "relay", why })?;
         for origin in &self.http.cors_origins {
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
                 return Err(ConfigError::Invalid {

@@ -456,10 +456,16 @@ mod tests {
     #[test]
     fn json_answers_rename_and_push() {
         let ok = |ev, body: &str| judge_json(ev, body.as_bytes());
-        assert_eq!(ok(HookEvent::Publish, "not json").unwrap(), HookAnswer::default());
         assert_eq!(
-            ok(HookEvent::Publish, r#"{"stream": "alice", "push": ["rtmps://h/app/key"]}"#)
-                .unwrap(),
+            ok(HookEvent::Publish, "not json").unwrap(),
+            HookAnswer::default()
+        );
+        assert_eq!(
+            ok(
+                HookEvent::Publish,
+                r#"{"stream": "alice", "push": ["rtmps://h/app/key"]}"#
+            )
+            .unwrap(),
             HookAnswer {
                 rename: Some("alice".into()),
                 push: vec!["rtmps://h/app/key".into()],
@@ -469,7 +475,10 @@ mod tests {
         assert!(ok(HookEvent::Publish, r#"{"push": ["http://h/a/k"]}"#).is_err());
         assert!(ok(HookEvent::Publish, r#"{"push": [1]}"#).is_err());
         assert!(ok(HookEvent::Play, r#"{"push": ["rtmp://h/a/k"]}"#).is_err());
-        let many = format!(r#"{{"push": [{}]}}"#, vec![r#""rtmp://h/a/k""#; 17].join(","));
+        let many = format!(
+            r#"{{"push": [{}]}}"#,
+            vec![r#""rtmp://h/a/k""#; 17].join(",")
+        );
         assert!(ok(HookEvent::Publish, &many).is_err());
         // The refusal never echoes a URL (it may hold a stream key).
         let e = ok(HookEvent::Publish, r#"{"push": ["ftp://h/a/secretkey"]}"#).unwrap_err();

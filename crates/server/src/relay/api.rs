@@ -88,10 +88,11 @@ impl Relays {
 
     /// The API item of `app`/`stream`'s pull, when it is pulled.
     pub fn pull_item(&self, app: &str, stream: &str) -> Option<PullItem> {
-        self.pulled_from(app, stream).map(|(upstream, since)| PullItem {
-            upstream,
-            since: rfc3339(since),
-        })
+        self.pulled_from(app, stream)
+            .map(|(upstream, since)| PullItem {
+                upstream,
+                since: rfc3339(since),
+            })
     }
 }
 
@@ -176,13 +177,14 @@ pub fn endpoints() -> Router<ControlState> {
 pub fn render_metrics(relays: &Relays) -> String {
     let pushes = relays.all_pushes();
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = String>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for r in rows {
-            let _ = writeln!(out, "{name}{r}");
-        }
-    };
+    let mut family =
+        |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = String>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for r in rows {
+                let _ = writeln!(out, "{name}{r}");
+            }
+        };
     let label = |(app, stream): &(String, String), t: &PushTarget| {
         format!(
             "{{app=\"{}\",stream=\"{}\",id=\"{}\",target=\"{}\"}}",

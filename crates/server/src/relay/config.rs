@@ -102,7 +102,11 @@ impl RelaySection {
         self.push
             .iter()
             .filter(|r| glob(&r.app, app) && glob(&r.stream, stream))
-            .flat_map(|r| r.targets.iter().map(|t| super::target::fill(t, app, stream)))
+            .flat_map(|r| {
+                r.targets
+                    .iter()
+                    .map(|t| super::target::fill(t, app, stream))
+            })
             .collect()
     }
 
@@ -123,8 +127,9 @@ impl RelaySection {
         }
         for r in &self.pull {
             for u in &r.upstreams {
-                super::target::upstream_url(u, "app", "stream")
-                    .map_err(|_| "relay.pull.upstreams: each must be an rtmp[s|e|t]://host/app URL")?;
+                super::target::upstream_url(u, "app", "stream").map_err(|_| {
+                    "relay.pull.upstreams: each must be an rtmp[s|e|t]://host/app URL"
+                })?;
             }
             if r.idle_secs > 86_400 {
                 return Err("relay.pull.idle_secs: must be at most one day");

@@ -161,7 +161,8 @@ impl Job {
                 None => {}
             }
             // The upstream went away while local players wait: try again while they do.
-            if self.ctx.hub.player_count(&self.app, &self.stream) == 0 || *self.ctx.shutdown.borrow()
+            if self.ctx.hub.player_count(&self.app, &self.stream) == 0
+                || *self.ctx.shutdown.borrow()
             {
                 break;
             }

@@ -14,7 +14,7 @@ use super::{PushState, PushTarget, RELAY_FLASH_VER};
 use crate::hub::{FrameKind, PeerInfo, PlayerEvent};
 use crate::Context;
 use bytes::{BufMut, Bytes, BytesMut};
-use sluice_client::{Client, ClientOptions, ClientStream, Publisher, TlsConfig, Timestamp, Url};
+use sluice_client::{Client, ClientOptions, ClientStream, Publisher, Timestamp, TlsConfig, Url};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,7 +139,10 @@ impl Job {
         });
         info!(app = %self.app, stream = %self.stream, id = t.id, target = %t.shown, "push target live");
         let base = t.bytes.load(Ordering::Relaxed);
-        let r = self.feed(&mut publisher, base).await.map_err(|e| scrub(&e, &url));
+        let r = self
+            .feed(&mut publisher, base)
+            .await
+            .map_err(|e| scrub(&e, &url));
         t.bytes.store(
             base + publisher.connection().bytes_written(),
             Ordering::Relaxed,
@@ -151,7 +154,11 @@ impl Job {
         r
     }
 
-    async fn feed(&self, publisher: &mut Publisher<ClientStream>, base: u64) -> Result<Ended, String> {
+    async fn feed(
+        &self,
+        publisher: &mut Publisher<ClientStream>,
+        base: u64,
+    ) -> Result<Ended, String> {
         let t = &self.target;
         let info = PeerInfo::new(format!("push {}", t.shown));
         let mut sub = self.ctx.hub.subscribe(&self.app, &self.stream, info);
@@ -240,7 +247,10 @@ mod tests {
     fn errors_lose_the_key() {
         let url = parse_target("rtmp://h/live/SECRET?auth=TOKEN").unwrap();
         assert_eq!(
-            scrub("server rejected publish: BadName (SECRET?auth=TOKEN taken)", &url),
+            scrub(
+                "server rejected publish: BadName (SECRET?auth=TOKEN taken)",
+                &url
+            ),
             "server rejected publish: BadName (***?*** taken)"
         );
     }

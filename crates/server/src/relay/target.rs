@@ -66,7 +66,11 @@ impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Backoff {
         let min = min.max(Duration::from_millis(1));
         let max = max.max(min);
-        Backoff { min, max, next: min }
+        Backoff {
+            min,
+            max,
+            next: min,
+        }
     }
 
     /// The wait before the next attempt; doubles the one after.
@@ -92,7 +96,10 @@ mod tests {
             fill("rtmp://a/{app}/{stream}?k={stream}", "live", "cam"),
             "rtmp://a/live/cam?k=cam"
         );
-        assert_eq!(fill("rtmps://b/app/key", "live", "cam"), "rtmps://b/app/key");
+        assert_eq!(
+            fill("rtmps://b/app/key", "live", "cam"),
+            "rtmps://b/app/key"
+        );
     }
 
     #[test]
