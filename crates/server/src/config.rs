@@ -39,6 +39,8 @@ pub struct Settings {
     pub api: crate::control::config::ApiSection,
     /// Prometheus metrics.
     pub metrics: crate::control::config::MetricsSection,
+    /// Push and pull relays.
+    pub relay: crate::relay::RelaySection,
 }
 
 /// `[server]`.
@@ -555,6 +557,9 @@ impl Settings {
                 });
             }
         }
+        self.relay
+            .validate()
+            .map_err(|why| ConfigError::Invalid { key: "relay", why })?;
         for origin in &self.http.cors_origins {
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
                 return Err(ConfigError::Invalid {

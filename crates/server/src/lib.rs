@@ -9,6 +9,7 @@
 //! - [`driver`]: one task per connection over any async byte stream, session events to hub
 //!   operations and hub events to player messages, batched vectored writes;
 //! - [`http`]: the HTTP listener and its routers (RTMPT, HTTP-FLV, WebSocket-FLV);
+//! - [`relay`]: push relays (restreaming to other servers) and pull relays (edge pulls);
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod log_throttle;
 pub mod proxy;
+pub mod relay;
 pub mod reload;
 pub mod rtmpt;
 pub mod server;
@@ -55,6 +57,8 @@ pub struct Context {
     pub app: arc_swap::ArcSwap<app::App>,
     /// The addresses bound, by kind (set by [`Server::bind`]; empty in a bare context).
     pub listeners: std::sync::OnceLock<http::api::Listeners>,
+    /// Push and pull relays.
+    pub relays: relay::Relays,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.

@@ -4,7 +4,8 @@
 //! Applied at once: `[access]` (rules, signed-URL secret), `[hooks]`, `[limits]`, the
 //! per-connection timers and sizes of `[server]` (`handshake_timeout_secs`, `idle_timeout_secs`,
 //! `ping_interval_secs`, `chunk_size`, `window_ack_size`), `[api] token` and
-//! `[metrics] max_stream_series`. They apply to new requests and new connections: a stream
+//! `[metrics] max_stream_series`, `[relay]` (read when a publish starts its pushes and when a
+//! pull opens). They apply to new requests and new connections: a stream
 //! already allowed keeps playing even if a rule now denies it, and a connection keeps the limits
 //! it started with.
 //!
@@ -74,6 +75,7 @@ const LIVE_KEYS: &[&str] = &[
     "server.window_ack_size",
     "api.token",
     "metrics.max_stream_series",
+    "relay.",
 ];
 
 fn is_live(key: &str) -> bool {

@@ -421,6 +421,7 @@ impl Context {
             hub,
             shared_objects: crate::shared_objects::SharedObjects::default(),
             log_throttle,
+            relays: crate::relay::Relays::default(),
             registry: crate::control::Registry::default(),
             metrics,
             app: arc_swap::ArcSwap::from_pointee(app),

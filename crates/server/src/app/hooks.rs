@@ -7,7 +7,9 @@
 //! Two body styles (`hooks.style`):
 //! - `json` (default): a JSON POST with `action`, `client_id`, `ip`, `app`, `stream`, `param`
 //!   (the query string as the client sent it, tokens included), `tc_url`, `transport`. A JSON
-//!   answer `{"stream": "alice"}` renames the stream (publish and play);
+//!   answer `{"stream": "alice"}` renames the stream (publish and play); an `on_publish` answer
+//!   `{"push": ["rtmps://…/key", …]}` adds push relay targets for this publish (see
+//!   [`crate::relay`]; at most [`MAX_PUSH_TARGETS`] URLs, each checked to be an RTMP URL);
 //! - `nginx`: nginx-rtmp's `application/x-www-form-urlencoded` POST (`call=publish&addr=…&
 //!   clientid=…&app=…&name=…&tcurl=…` followed by the client's own query arguments); a 3xx with
 //!   `Location: alice` renames, as nginx-rtmp's `on_publish` does.
@@ -28,6 +30,18 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The longest stream name a hook may rename to.
 const MAX_NAME_LEN: usize = 256;
+
+/// Most push targets one `on_publish` answer may add.
+pub const MAX_PUSH_TARGETS: usize = 16;
+
+/// What an allowing hook answered besides "yes".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookAnswer {
+    /// The new stream name, when the hook renamed it.
+    pub rename: Option<String>,
+    /// Push relay targets (`on_publish` JSON answers only).
+    pub push: Vec<String>,
+}
 
 /// Which hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,12 +204,12 @@ impl Hooks {
         }
     }
 
-    /// Ask the hook that decides `req`: `Ok(Some(name))` renames, `Ok(None)` allows as named.
-    /// Without a URL for it, allows.
-    pub async fn ask(&self, req: &Request) -> Result<Option<String>, Deny> {
+    /// Ask the hook that decides `req`: an allowing answer may rename the stream and (for
+    /// `on_publish`) add push targets. Without a URL for it, allows.
+    pub async fn ask(&self, req: &Request) -> Result<HookAnswer, Deny> {
         let ev = HookEvent::deciding(req.action);
         let Some(url) = self.url(ev) else {
-            return Ok(None);
+            return Ok(HookAnswer::default());
         };
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
             self.metrics.hook_call(ev.as_str(), "busy", 0.0);
@@ -262,17 +276,14 @@ impl Hooks {
         status: reqwest::StatusCode,
         location: Option<String>,
         body: &[u8],
-    ) -> Result<Option<String>, Deny> {
+    ) -> Result<HookAnswer, Deny> {
         let hook = ev.as_str();
         if status.is_success() {
-            if self.cfg.style == HookStyle::Json && ev != HookEvent::Connect {
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-                    if let Some(name) = v.get("stream").and_then(|s| s.as_str()) {
-                        return valid_name(hook, name).map(Some);
-                    }
-                }
-            }
-            return Ok(None);
+            return if self.cfg.style == HookStyle::Json && ev != HookEvent::Connect {
+                judge_json(ev, body)
+            } else {
+                Ok(HookAnswer::default())
+            };
         }
         if status.is_redirection() && self.cfg.style == HookStyle::Nginx && ev != HookEvent::Connect
         {
@@ -281,7 +292,10 @@ impl Hooks {
                     DenyKind::Hook,
                     format!("{hook}: redirect to another server ({l}) is not supported"),
                 )),
-                Some(l) => valid_name(hook, l).map(Some),
+                Some(l) => valid_name(hook, l).map(|name| HookAnswer {
+                    rename: Some(name),
+                    push: Vec::new(),
+                }),
                 None => Err(Deny::new(
                     DenyKind::Hook,
                     format!("{hook}: {status} without a Location header"),
@@ -348,6 +362,48 @@ async fn read_limited(mut resp: reqwest::Response, left: Duration) -> Vec<u8> {
     body
 }
 
+/// The body of an allowing JSON answer: `stream` renames; `push` (on_publish only) lists push
+/// targets. A body that is not JSON, or has neither key, allows as named.
+fn judge_json(ev: HookEvent, body: &[u8]) -> Result<HookAnswer, Deny> {
+    let hook = ev.as_str();
+    let mut answer = HookAnswer::default();
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(answer);
+    };
+    if let Some(name) = v.get("stream").and_then(|s| s.as_str()) {
+        answer.rename = Some(valid_name(hook, name)?);
+    }
+    if let Some(push) = v.get("push") {
+        if ev != HookEvent::Publish {
+            return Err(Deny::new(
+                DenyKind::Hook,
+                format!("{hook}: `push` is only understood in on_publish answers"),
+            ));
+        }
+        let bad = || {
+            Deny::new(
+                DenyKind::Hook,
+                format!(
+                    "{hook}: `push` must be a list of at most {MAX_PUSH_TARGETS} rtmp[s|e|t]:// URLs"
+                ),
+            )
+        };
+        let list = push.as_array().ok_or_else(bad)?;
+        if list.len() > MAX_PUSH_TARGETS {
+            return Err(bad());
+        }
+        for u in list {
+            let u = u.as_str().ok_or_else(bad)?;
+            // Checked here so that a hook's typo denies the publish with a reason, instead of
+            // a target failing forever in the background. The error never echoes the URL: it
+            // may carry a stream key.
+            crate::relay::target::parse_target(u).map_err(|_| bad())?;
+            answer.push.push(u.to_owned());
+        }
+    }
+    Ok(answer)
+}
+
 fn valid_name(hook: &str, name: &str) -> Result<String, Deny> {
     let name = name.trim().trim_matches('/');
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
@@ -395,6 +451,38 @@ mod tests {
             form_encode([("call", "publish"), ("tcurl", "rtmp://h/live?a=1 2")].into_iter()),
             "call=publish&tcurl=rtmp%3A%2F%2Fh%2Flive%3Fa%3D1+2"
         );
+    }
+
+    #[test]
+    fn json_answers_rename_and_push() {
+        let ok = |ev, body: &str| judge_json(ev, body.as_bytes());
+        assert_eq!(
+            ok(HookEvent::Publish, "not json").unwrap(),
+            HookAnswer::default()
+        );
+        assert_eq!(
+            ok(
+                HookEvent::Publish,
+                r#"{"stream": "alice", "push": ["rtmps://h/app/key"]}"#
+            )
+            .unwrap(),
+            HookAnswer {
+                rename: Some("alice".into()),
+                push: vec!["rtmps://h/app/key".into()],
+            }
+        );
+        assert!(ok(HookEvent::Publish, r#"{"push": "rtmp://h/a/k"}"#).is_err());
+        assert!(ok(HookEvent::Publish, r#"{"push": ["http://h/a/k"]}"#).is_err());
+        assert!(ok(HookEvent::Publish, r#"{"push": [1]}"#).is_err());
+        assert!(ok(HookEvent::Play, r#"{"push": ["rtmp://h/a/k"]}"#).is_err());
+        let many = format!(
+            r#"{{"push": [{}]}}"#,
+            vec![r#""rtmp://h/a/k""#; 17].join(",")
+        );
+        assert!(ok(HookEvent::Publish, &many).is_err());
+        // The refusal never echoes a URL (it may hold a stream key).
+        let e = ok(HookEvent::Publish, r#"{"push": ["ftp://h/a/secretkey"]}"#).unwrap_err();
+        assert!(!e.message.contains("secretkey"), "{}", e.message);
     }
 
     #[test]

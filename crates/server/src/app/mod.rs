@@ -100,6 +100,8 @@ pub enum DenyKind {
     InUse,
     /// The name is empty or unusable.
     BadName,
+    /// The stream is not live here and no pull relay upstream has it.
+    NotFound,
 }
 
 impl DenyKind {
@@ -116,6 +118,7 @@ impl DenyKind {
             DenyKind::HookError => "hook_error",
             DenyKind::InUse => "in_use",
             DenyKind::BadName => "bad_name",
+            DenyKind::NotFound => "not_found",
         }
     }
 }
@@ -147,6 +150,19 @@ impl std::fmt::Display for Deny {
 pub struct Allowed {
     /// The stream name to use (the request's, or the hook's rename).
     pub stream: String,
+    /// Push relay targets the `on_publish` hook added for this publish (URLs with their keys;
+    /// see [`crate::relay`]). Empty for connect and play.
+    pub push: Vec<String>,
+}
+
+impl Allowed {
+    /// Allowed under `stream`, with no push targets.
+    pub fn named(stream: String) -> Allowed {
+        Allowed {
+            stream,
+            push: Vec::new(),
+        }
+    }
 }
 
 /// The answer to a request.
@@ -220,14 +236,15 @@ impl App {
             .filter(|h| h.url(HookEvent::deciding(req.action)).is_some())
             .cloned();
         let Some(hooks) = hook else {
-            let d = Ok(Allowed { stream: req.stream });
+            let d = Ok(Allowed::named(req.stream));
             self.count(req.action, &d);
             return Check::Ready(d);
         };
         let metrics = self.metrics.clone();
         Check::Pending(Box::pin(async move {
-            let d = hooks.ask(&req).await.map(|renamed| Allowed {
-                stream: renamed.unwrap_or(req.stream),
+            let d = hooks.ask(&req).await.map(|answer| Allowed {
+                stream: answer.rename.unwrap_or(req.stream),
+                push: answer.push,
             });
             count(&metrics, req.action, &d);
             d

@@ -4,6 +4,10 @@
 //! are futures the connection's own loop polls ([`next_decision`]), so the connection keeps
 //! reading (media of a pending publish is held by the session), pinging and serving its other
 //! streams while it waits.
+//!
+//! A play of a stream that is not live, in an app with a pull relay, waits the same way for the
+//! pull to start ([`crate::relay`]): accepted once the pulled stream is live here, refused with
+//! `NetStream.Play.StreamNotFound` when no upstream has it.
 
 use super::{app_key, split_query, CloseReason, Connection, PlaySlot, PublishSlot};
 use crate::app::{self, Action, Check, Decision, DenyKind, PendingDecision};
@@ -28,6 +32,12 @@ pub(super) enum Asked {
         mode: PublishMode,
     },
     Play {
+        request: RequestId,
+        stream_id: u32,
+        play2: bool,
+    },
+    /// An allowed play waiting for its pull relay to start.
+    PlayPulled {
         request: RequestId,
         stream_id: u32,
         play2: bool,
@@ -100,6 +110,7 @@ impl Connection {
         command: Box<ConnectCommand>,
     ) -> Option<CloseReason> {
         self.app = app_key(&command.app);
+        self.relay_peer = crate::relay::is_relay_flash_ver(command.flash_ver.as_deref());
         self.tc_url = command.tc_url.clone().unwrap_or_default();
         let (_, app_query) = split_query(&command.app);
         let (_, tc_query) = split_query(&self.tc_url);
@@ -191,6 +202,14 @@ impl Connection {
                 self.finish_play(request, stream_id, play2, d);
                 None
             }
+            Asked::PlayPulled {
+                request,
+                stream_id,
+                play2,
+            } => {
+                self.start_play(request, stream_id, play2, d);
+                None
+            }
         }
     }
 
@@ -246,10 +265,10 @@ impl Connection {
                 DenyKind::BadName,
                 "a stream name is required".into(),
             )),
-            other => other.map(|a| a.stream),
+            other => other,
         };
-        let key = match name {
-            Ok(k) => k,
+        let (key, push) = match name {
+            Ok(a) => (a.stream, a.push),
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
                 let code = match deny.kind {
@@ -269,12 +288,17 @@ impl Connection {
                     return;
                 }
                 let entry = self.ctx.registry.add_stream(&self.app, &key, &self.client);
+                let pushes = self
+                    .ctx
+                    .relays
+                    .start_pushes(&self.ctx, &self.app, &key, &push);
                 info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
                 self.publishers.insert(
                     stream_id,
                     PublishSlot {
                         publisher,
                         entry,
+                        _pushes: pushes,
                         batch: Vec::with_capacity(64),
                         name: key,
                         started: Instant::now(),
@@ -300,14 +324,45 @@ impl Connection {
         }
     }
 
+    /// An allowed play of a stream that is not live, from a client that is not one of our
+    /// relays, in an app with a pull relay: wait for the pull first. Otherwise play at once.
     fn finish_play(&mut self, request: RequestId, stream_id: u32, play2: bool, d: Decision) {
+        if let Ok(a) = &d {
+            let pull = (!self.relay_peer && !self.ctx.hub.is_live(&self.app, &a.stream))
+                .then(|| self.ctx.relays.pull(&self.ctx, &self.app, &a.stream))
+                .flatten();
+            if let Some(wait) = pull {
+                info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %a.stream, "play waits for a pull relay");
+                let allowed = a.clone();
+                self.decisions.push(Waiting {
+                    asked: Asked::PlayPulled {
+                        request,
+                        stream_id,
+                        play2,
+                    },
+                    decision: Box::pin(async move {
+                        wait.await
+                            .map(|()| allowed)
+                            .map_err(|why| app::Deny::new(DenyKind::NotFound, why))
+                    }),
+                });
+                return;
+            }
+        }
+        self.start_play(request, stream_id, play2, d);
+    }
+
+    fn start_play(&mut self, request: RequestId, stream_id: u32, play2: bool, d: Decision) {
         let key = match d {
             Ok(a) => a.stream,
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "play denied");
-                let _ = self
-                    .session
-                    .reject_play(request, codes::PLAY_FAILED, &deny.message);
+                let code = if deny.kind == DenyKind::NotFound {
+                    codes::PLAY_STREAM_NOT_FOUND
+                } else {
+                    codes::PLAY_FAILED
+                };
+                let _ = self.session.reject_play(request, code, &deny.message);
                 return;
             }
         };

@@ -173,7 +173,7 @@ fn is_on_metadata(body: &[u8]) -> bool {
 }
 
 /// Codec, size, rate and channels from a sequence header, for the API.
-fn record_codec(entry: &StreamEntry, video: bool, payload: &[u8]) {
+pub(crate) fn record_codec(entry: &StreamEntry, video: bool, payload: &[u8]) {
     let described = if video {
         sluice_flv::describe_video_sequence_header(payload)
     } else {
@@ -203,7 +203,7 @@ fn record_codec(entry: &StreamEntry, video: bool, payload: &[u8]) {
 }
 
 /// The frame rate an `onMetaData` body announces (`framerate` or `videoframerate`).
-fn record_fps(entry: &StreamEntry, body: &[u8]) {
+pub(crate) fn record_fps(entry: &StreamEntry, body: &[u8]) {
     let mut dec = Amf0Decoder::new(body);
     let _ = dec.decode();
     let Ok(meta) = dec.decode() else {

@@ -31,7 +31,7 @@ use crate::Context;
 mod decide;
 mod direct;
 mod events;
-mod media;
+pub(crate) mod media;
 use bytes::{Buf, Bytes};
 pub use direct::serve_tcp_connection;
 use sluice_rtmp::message::SharedObjectMessage;
@@ -114,6 +114,8 @@ struct PublishSlot {
     publisher: Publisher,
     /// The stream's entry in the registry (API, metrics), removed with the slot.
     entry: StreamGuard,
+    /// The stream's push relays, stopped with the slot.
+    _pushes: crate::relay::PushGuard,
     /// Frames received but not yet handed to the hub (see `fanout_batch_ms`).
     batch: Vec<MediaFrame>,
     name: String,
@@ -283,6 +285,9 @@ struct Connection {
     connect_param: String,
     /// Requests whose decision takes a hook's round trip.
     decisions: Vec<decide::Waiting>,
+    /// The peer announced itself as one of our relays in `connect` (its plays never open
+    /// a pull: loop prevention, see [`crate::relay`]).
+    relay_peer: bool,
 }
 
 impl Connection {
@@ -297,6 +302,7 @@ impl Connection {
             tc_url: String::new(),
             connect_param: String::new(),
             decisions: Vec::new(),
+            relay_peer: false,
             peer,
             session: ServerSession::new(
                 ctx.live.load().session_config.clone(),

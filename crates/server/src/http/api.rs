@@ -4,7 +4,9 @@
 //! Routes ([`routes`]):
 //! - `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}`;
 //! - `GET /api/v1/clients`, `GET /api/v1/clients/{id}`, `DELETE /api/v1/clients/{id}` (kick);
-//! - `GET /api/v1/info`.
+//! - `GET /api/v1/info`;
+//! - `POST /api/v1/streams/{app}/{stream}/push`, `DELETE /api/v1/streams/{app}/{stream}/push/{id}`
+//!   (push relays, [`crate::relay::api`]).
 //!
 //! Lists answer `{"items": [...]}`. Every error, on any path under `/api/v1/`, is
 //! `{"error": {"status": <code>, "message": "..."}}` with that status: `400` for a bad id, `401`
@@ -31,7 +33,8 @@ use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A JSON response (`Content-Type: application/json`). The axum `json` feature would add a
-/// request-side dependency this API does not need: it reads no JSON bodies.
+/// request-side dependency this API does not need: the one JSON body it reads (adding a push
+/// target) is parsed with `serde_json` from the raw bytes.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -182,6 +185,10 @@ pub struct StreamItem {
     pub bytes_in: u64,
     /// Bytes sent to its players (present and gone).
     pub bytes_out: u64,
+    /// Its push relay targets (docs/RELAY.md).
+    pub push: Vec<crate::relay::api::PushItem>,
+    /// Where it is pulled from, when a pull relay feeds it; `null` otherwise.
+    pub pull: Option<crate::relay::api::PullItem>,
 }
 
 impl StreamItem {
@@ -207,6 +214,8 @@ impl StreamItem {
             players: s.players.load(Ordering::Relaxed),
             bytes_in: s.bytes_in.load(Ordering::Relaxed),
             bytes_out: s.bytes_out(),
+            push: Vec::new(),
+            pull: None,
         }
     }
 }
@@ -292,7 +301,10 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 fn stream_item(ctx: &Context, s: &StreamEntry) -> StreamItem {
-    StreamItem::new(s, ctx.registry.client(s.publisher_id).as_deref())
+    let mut item = StreamItem::new(s, ctx.registry.client(s.publisher_id).as_deref());
+    item.push = ctx.relays.push_items(&s.app, &s.name);
+    item.pull = ctx.relays.pull_item(&s.app, &s.name);
+    item
 }
 
 async fn list_streams(
@@ -430,6 +442,7 @@ fn endpoints() -> Router<ControlState> {
         )
         .route("/api/v1/info", get(info).fallback(method_not_allowed))
         .route("/api/v1/reload", post(reload).fallback(method_not_allowed))
+        .merge(crate::relay::api::endpoints())
         .route("/api/v1/{*rest}", any(no_such_path))
 }
 
@@ -568,6 +581,8 @@ mod tests {
             "players": 1,
             "bytes_in": 125_000,
             "bytes_out": 250_000,
+            "push": [],
+            "pull": null,
         });
         assert_eq!(v, json!({ "items": [item.clone()] }));
         let (status, _, one) = call(addr, "GET", "/api/v1/streams/live/cam", "").await;

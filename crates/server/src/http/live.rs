@@ -426,6 +426,16 @@ pub(crate) async fn start_player<M: LiveOutput>(
         .await
         .map_err(RequestError::Denied)?;
     let peer = req.peer;
+    // A stream that is not live here may come from a pull relay (HTTP players are never
+    // relays of ours, so they may always open one).
+    if !ctx.hub.is_live(&req.app, &req.stream) {
+        if let Some(wait) = ctx.relays.pull(&ctx, &req.app, &req.stream) {
+            if let Err(why) = wait.await {
+                info!(conn = id, peer = %peer, app = %req.app, stream = %req.stream, reason = %why, "pull relay found no upstream");
+                return Err(RequestError::NotPublished(req.app, req.stream));
+            }
+        }
+    }
 
     let mut sub = ctx.hub.subscribe(
         &req.app,

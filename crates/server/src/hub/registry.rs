@@ -172,6 +172,14 @@ impl Hub {
             .is_some_and(|s| s.has_publisher())
     }
 
+    /// Players subscribed to (app, stream), live or waiting (0 when it has none).
+    pub fn player_count(&self, app: &str, stream: &str) -> usize {
+        let reg = self.inner.lock();
+        reg.streams
+            .get(&Self::key(app, stream))
+            .map_or(0, |s| s.subscribers.load(Ordering::Acquire))
+    }
+
     /// Current counts (takes the registry lock and each stream's lock briefly).
     pub fn stats(&self) -> HubStats {
         let reg = self.inner.lock();
