@@ -27,9 +27,10 @@
 
 use super::flv_live::{FlvLiveConfig, FlvLiveMuxer};
 use super::live::{
-    http_response, parse_media_path, start_player, ws_response, LiveOutput, MediaFormat,
-    MediaTransport, Piece, PlayRequest, RequestError, Waits,
+    parse_media_path, start_player, LiveOutput, MediaFormat, MediaTransport, Piece, PlayRequest,
+    RequestError, Waits,
 };
+use super::live_out::{http_response, ws_response};
 use crate::hub::PlayerEvent;
 use crate::Context;
 use axum::extract::ws::WebSocketUpgrade;

@@ -43,6 +43,7 @@ pub mod flv_live;
 pub mod hls;
 pub mod hls_session;
 pub mod live;
+pub mod live_out;
 pub mod metrics;
 pub mod mp4_live;
 pub mod stall;

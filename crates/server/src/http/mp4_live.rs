@@ -42,9 +42,8 @@
 
 use super::flv::{query_flag, FlvState};
 use super::flv_live::{metadata_tracks, Tracks};
-use super::live::{
-    http_response, start_player, ws_response, End, LiveOutput, Piece, PlayRequest, RequestError,
-};
+use super::live::{start_player, End, LiveOutput, Piece, PlayRequest, RequestError};
+use super::live_out::{http_response, ws_response};
 use crate::hub::{FrameKind, PlayerEvent};
 use crate::timestamps::{TimestampMapper, Track};
 use axum::extract::ws::WebSocketUpgrade;
