@@ -70,6 +70,7 @@ mod avc;
 #[doc(hidden)]
 pub mod check;
 mod classify;
+mod clock;
 mod demux;
 mod describe;
 mod error;
@@ -94,6 +95,7 @@ pub use audio::{
 pub use av1::{parse_av1_config, parse_vp_config, Av1Config, VpConfig};
 pub use avc::{avc_profile_name, parse_avc_config, parse_avc_sps, AvcConfig, AvcSps};
 pub use classify::{classify_audio, classify_video, AudioCodec, AudioInfo, VideoCodec, VideoInfo};
+pub use clock::UtcTime;
 pub use demux::{FlvDemuxer, FlvEvent};
 pub use describe::{
     describe_audio_sequence_header, describe_video_sequence_header, StreamCodecInfo,

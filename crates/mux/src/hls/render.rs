@@ -89,26 +89,7 @@ fn secs(value: f64) -> String {
 
 /// A Unix time in milliseconds as `YYYY-MM-DDThh:mm:ss.sssZ` (RFC 3339, UTC).
 pub fn format_program_date_time(unix_ms: u64) -> String {
-    let days = (unix_ms / 86_400_000) as i64;
-    let ms_of_day = unix_ms % 86_400_000;
-    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
-    // Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, min, s, milli) = (
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+    sluice_flv::UtcTime::from_unix_ms(unix_ms).rfc3339()
 }
 
 impl HlsPlaylist {

@@ -296,8 +296,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     let ms = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let (date, time) = super::flv_live::utc_date_time(ms);
-    format!("{date}T{time}Z")
+    sluice_flv::UtcTime::from_unix_ms(ms).rfc3339()
 }
 
 fn stream_item(ctx: &Context, s: &StreamEntry) -> StreamItem {

@@ -431,29 +431,10 @@ pub fn on_fi(wall: SystemTime) -> Bytes {
     out.freeze()
 }
 
-/// `("YYYY-MM-DD", "HH:MM:SS.mmm")` in UTC for milliseconds since the UNIX epoch (proleptic
-/// Gregorian calendar, H. Hinnant's `civil_from_days`).
+/// `("YYYY-MM-DD", "HH:MM:SS.mmm")` in UTC for milliseconds since the UNIX epoch.
 pub(crate) fn utc_date_time(ms: u64) -> (String, String) {
-    let days = (ms / 86_400_000) as i64;
-    let in_day = ms % 86_400_000;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let date = format!("{y:04}-{m:02}-{d:02}");
-    let time = format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    );
-    (date, time)
+    let t = sluice_flv::UtcTime::from_unix_ms(ms);
+    (t.date(), t.time())
 }
 
 #[cfg(test)]
