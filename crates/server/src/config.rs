@@ -39,6 +39,8 @@ pub struct Settings {
     pub api: crate::control::config::ApiSection,
     /// Prometheus metrics.
     pub metrics: crate::control::config::MetricsSection,
+    /// Recordings (DVR).
+    pub record: crate::record::RecordSection,
 }
 
 /// `[server]`.
@@ -513,6 +515,24 @@ impl Settings {
                     why: "each origin must be \"*\" or a valid header value",
                 });
             }
+        }
+        if self.record.dir.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "record.dir",
+                why: "a directory is needed (\".\" for the working directory)",
+            });
+        }
+        if self.record.path.is_empty() || self.record.append_path.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "record.path",
+                why: "the path templates must not be empty",
+            });
+        }
+        if self.record.index_entries > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "record.index_entries",
+                why: "must be at most 1000000 (18 bytes each are reserved in every FLV file)",
+            });
         }
         Ok(())
     }

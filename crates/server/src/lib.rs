@@ -11,6 +11,7 @@
 //! - [`http`]: the HTTP listener and its routers (RTMPT, HTTP-FLV, WebSocket-FLV);
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
+//! - [`record`]: recordings (DVR), a hub sink writing FLV or fragmented MP4 files;
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
@@ -22,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod log_throttle;
 pub mod proxy;
+pub mod record;
 pub mod reload;
 pub mod rtmpt;
 pub mod server;
@@ -55,6 +57,8 @@ pub struct Context {
     pub app: arc_swap::ArcSwap<app::App>,
     /// The addresses bound, by kind (set by [`Server::bind`]; empty in a bare context).
     pub listeners: std::sync::OnceLock<http::api::Listeners>,
+    /// Recordings in progress (and failed ones while their stream is live).
+    pub recorders: record::Recorders,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.

@@ -74,6 +74,7 @@ const LIVE_KEYS: &[&str] = &[
     "server.window_ack_size",
     "api.token",
     "metrics.max_stream_series",
+    "record.",
 ];
 
 fn is_live(key: &str) -> bool {

@@ -2,12 +2,16 @@
 //!
 //! `on_connect`, `on_publish` and `on_play` are asked and decide: a 2xx answer allows, anything
 //! else (another status, a refused connection, no answer within `hooks.timeout_ms`) denies.
-//! `on_unpublish` and `on_stop` are told, in the background; nothing waits for them.
+//! `on_unpublish`, `on_stop` and `on_record_done` are told, in the background; nothing waits
+//! for them.
 //!
 //! Two body styles (`hooks.style`):
 //! - `json` (default): a JSON POST with `action`, `client_id`, `ip`, `app`, `stream`, `param`
 //!   (the query string as the client sent it, tokens included), `tc_url`, `transport`. A JSON
-//!   answer `{"stream": "alice"}` renames the stream (publish and play);
+//!   answer `{"stream": "alice"}` renames the stream (publish and play); an `on_publish` answer
+//!   `{"record": true}` records the stream (`false`: not even if `[record]` says so);
+//!   `on_record_done` gets `action: "record_done"`, `app`, `stream`, `path`, `duration` (s),
+//!   `size` (bytes), `format` and `error` (null unless the recording failed);
 //! - `nginx`: nginx-rtmp's `application/x-www-form-urlencoded` POST (`call=publish&addr=…&
 //!   clientid=…&app=…&name=…&tcurl=…` followed by the client's own query arguments); a 3xx with
 //!   `Location: alice` renames, as nginx-rtmp's `on_publish` does.
@@ -42,6 +46,17 @@ pub enum HookEvent {
     Play,
     /// `on_stop`.
     Stop,
+    /// `on_record_done`.
+    RecordDone,
+}
+
+/// What an asked hook allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookAnswer {
+    /// A new stream name.
+    pub rename: Option<String>,
+    /// `on_publish` JSON `record`: record (true) or do not (false).
+    pub record: Option<bool>,
 }
 
 impl HookEvent {
@@ -53,6 +68,7 @@ impl HookEvent {
             HookEvent::Unpublish => "on_unpublish",
             HookEvent::Play => "on_play",
             HookEvent::Stop => "on_stop",
+            HookEvent::RecordDone => "on_record_done",
         }
     }
 
@@ -63,6 +79,7 @@ impl HookEvent {
             HookEvent::Unpublish => "publish_done",
             HookEvent::Play => "play",
             HookEvent::Stop => "play_done",
+            HookEvent::RecordDone => "record_done",
         }
     }
 
@@ -73,6 +90,7 @@ impl HookEvent {
             HookEvent::Unpublish => "unpublish",
             HookEvent::Play => "play",
             HookEvent::Stop => "stop",
+            HookEvent::RecordDone => "record_done",
         }
     }
 
@@ -112,6 +130,7 @@ impl Hooks {
             ("on_unpublish", &cfg.on_unpublish),
             ("on_play", &cfg.on_play),
             ("on_stop", &cfg.on_stop),
+            ("on_record_done", &cfg.on_record_done),
         ];
         for (key, url) in urls {
             let http = url.starts_with("http://") || url.starts_with("https://");
@@ -146,6 +165,7 @@ impl Hooks {
             HookEvent::Unpublish => &self.cfg.on_unpublish,
             HookEvent::Play => &self.cfg.on_play,
             HookEvent::Stop => &self.cfg.on_stop,
+            HookEvent::RecordDone => &self.cfg.on_record_done,
         };
         (!u.is_empty()).then_some(u.as_str())
     }
@@ -190,12 +210,11 @@ impl Hooks {
         }
     }
 
-    /// Ask the hook that decides `req`: `Ok(Some(name))` renames, `Ok(None)` allows as named.
-    /// Without a URL for it, allows.
-    pub async fn ask(&self, req: &Request) -> Result<Option<String>, Deny> {
+    /// Ask the hook that decides `req`. Without a URL for it, allows as named.
+    pub async fn ask(&self, req: &Request) -> Result<HookAnswer, Deny> {
         let ev = HookEvent::deciding(req.action);
         let Some(url) = self.url(ev) else {
-            return Ok(None);
+            return Ok(HookAnswer::default());
         };
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
             self.metrics.hook_call(ev.as_str(), "busy", 0.0);
@@ -262,17 +281,21 @@ impl Hooks {
         status: reqwest::StatusCode,
         location: Option<String>,
         body: &[u8],
-    ) -> Result<Option<String>, Deny> {
+    ) -> Result<HookAnswer, Deny> {
         let hook = ev.as_str();
         if status.is_success() {
+            let mut answer = HookAnswer::default();
             if self.cfg.style == HookStyle::Json && ev != HookEvent::Connect {
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
                     if let Some(name) = v.get("stream").and_then(|s| s.as_str()) {
-                        return valid_name(hook, name).map(Some);
+                        answer.rename = Some(valid_name(hook, name)?);
+                    }
+                    if ev == HookEvent::Publish {
+                        answer.record = v.get("record").and_then(serde_json::Value::as_bool);
                     }
                 }
             }
-            return Ok(None);
+            return Ok(answer);
         }
         if status.is_redirection() && self.cfg.style == HookStyle::Nginx && ev != HookEvent::Connect
         {
@@ -281,7 +304,10 @@ impl Hooks {
                     DenyKind::Hook,
                     format!("{hook}: redirect to another server ({l}) is not supported"),
                 )),
-                Some(l) => valid_name(hook, l).map(Some),
+                Some(l) => valid_name(hook, l).map(|n| HookAnswer {
+                    rename: Some(n),
+                    record: None,
+                }),
                 None => Err(Deny::new(
                     DenyKind::Hook,
                     format!("{hook}: {status} without a Location header"),
@@ -297,6 +323,53 @@ impl Hooks {
 
     /// Tell `on_unpublish` / `on_stop` in the background (nothing waits for the answer).
     pub fn tell(self: &Arc<Self>, ev: HookEvent, req: Request) {
+        let hooks = self.clone();
+        self.send_in_background(ev, move |url| hooks.request(ev, url, &req));
+    }
+
+    /// Tell `on_record_done` that a recording's file closed (in the background).
+    pub fn tell_record_done(self: &Arc<Self>, done: crate::record::writer::RecordDone) {
+        let ev = HookEvent::RecordDone;
+        let hooks = self.clone();
+        self.send_in_background(ev, move |url| match hooks.cfg.style {
+            HookStyle::Json => hooks.client.post(url).json(&serde_json::json!({
+                "action": ev.action(),
+                "app": done.app,
+                "stream": done.stream,
+                "path": done.path,
+                "duration": done.duration,
+                "size": done.size,
+                "format": done.format,
+                "error": done.error,
+            })),
+            HookStyle::Nginx => {
+                let duration = done.duration.to_string();
+                let size = done.size.to_string();
+                let form = [
+                    ("call", ev.call()),
+                    ("app", done.app.as_str()),
+                    ("name", done.stream.as_str()),
+                    ("path", done.path.as_str()),
+                    ("duration", duration.as_str()),
+                    ("size", size.as_str()),
+                ];
+                hooks
+                    .client
+                    .post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form_encode(form.into_iter()))
+            }
+        });
+    }
+
+    fn send_in_background(
+        self: &Arc<Self>,
+        ev: HookEvent,
+        build: impl FnOnce(&str) -> reqwest::RequestBuilder + Send + 'static,
+    ) {
         let Some(url) = self.url(ev).map(str::to_owned) else {
             return;
         };
@@ -315,7 +388,7 @@ impl Hooks {
         let hooks = self.clone();
         rt.spawn(async move {
             let started = Instant::now();
-            let res = hooks.request(ev, &url, &req).send().await;
+            let res = build(&url).send().await;
             let secs = started.elapsed().as_secs_f64();
             let result = match &res {
                 Ok(r) if r.status().is_success() => "allow",

@@ -147,6 +147,8 @@ impl std::fmt::Display for Deny {
 pub struct Allowed {
     /// The stream name to use (the request's, or the hook's rename).
     pub stream: String,
+    /// The `on_publish` hook asked to record (true) or not to (false).
+    pub record: Option<bool>,
 }
 
 /// The answer to a request.
@@ -220,14 +222,18 @@ impl App {
             .filter(|h| h.url(HookEvent::deciding(req.action)).is_some())
             .cloned();
         let Some(hooks) = hook else {
-            let d = Ok(Allowed { stream: req.stream });
+            let d = Ok(Allowed {
+                stream: req.stream,
+                record: None,
+            });
             self.count(req.action, &d);
             return Check::Ready(d);
         };
         let metrics = self.metrics.clone();
         Check::Pending(Box::pin(async move {
-            let d = hooks.ask(&req).await.map(|renamed| Allowed {
-                stream: renamed.unwrap_or(req.stream),
+            let d = hooks.ask(&req).await.map(|answer| Allowed {
+                stream: answer.rename.unwrap_or(req.stream),
+                record: answer.record,
             });
             count(&metrics, req.action, &d);
             d
@@ -249,6 +255,13 @@ impl App {
         };
         if let Some(h) = &self.hooks {
             h.tell(ev, req);
+        }
+    }
+
+    /// Tell the `on_record_done` hook (in the background).
+    pub fn record_done(&self, done: crate::record::writer::RecordDone) {
+        if let Some(h) = &self.hooks {
+            h.tell_record_done(done);
         }
     }
 
