@@ -6,6 +6,7 @@ POST by the stream name it carries (JSON `stream` or nginx-style form `name`):
   name "deny..."   -> 403 "no such key"
   name "slow..."   -> waits 5 s, then 200
   name "key-X"     -> renames to X: JSON 200 {"stream": "X"}; nginx style 302 Location: X
+  name "rec-..."   -> JSON 200 {"record": true} (record the publish)
   anything else    -> 200 {}
 Each request is appended to the JSON-lines file given as argv[1]:
   {"path", "content_type", "body"}.
@@ -51,6 +52,8 @@ class Handler(BaseHTTPRequestHandler):
         if name.startswith("slow"):
             time.sleep(5)
             return self.reply(200, b"{}")
+        if name.startswith("rec-"):
+            return self.reply(200, json.dumps({"record": True}).encode())
         if name.startswith("key-"):
             new = name[4:]
             if nginx:
