@@ -219,7 +219,7 @@ impl Writer {
     /// A new file is due before `f`: limits reached and `f` starts a GOP (or the stream has
     /// no video and `f` is audio).
     fn split_due(&self, f: &MediaFrame) -> bool {
-        let at_cut = f.is_video_keyframe()
+        let at_cut = seekable(f)
             || (!self.video_seen && f.kind == FrameKind::Audio && !f.is_sequence_header());
         if !at_cut {
             return false;
@@ -252,7 +252,7 @@ impl Writer {
                     FrameKind::Video => TagType::VIDEO,
                     FrameKind::Data => TagType::SCRIPT,
                 };
-                file.write_tag(tag_type, ts, &f.payload, f.is_video_keyframe())
+                file.write_tag(tag_type, ts, &f.payload, seekable(f))
             }
             Some(Sink::Mp4(m)) => {
                 let kind = match f.kind {
@@ -440,6 +440,16 @@ impl Writer {
         });
         Ok(())
     }
+}
+
+/// A video keyframe a decoder can start at (not an end of sequence or a command frame, which
+/// carry the keyframe type too).
+fn seekable(f: &MediaFrame) -> bool {
+    if !f.is_video_keyframe() {
+        return false;
+    }
+    let info = sluice_flv::classify_video(&f.payload);
+    !info.is_sequence_end && !info.is_command
 }
 
 /// `path`, or `name-1.ext`, `name-2.ext`... if it exists.
