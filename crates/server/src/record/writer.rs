@@ -21,7 +21,8 @@ use tracing::{info, warn};
 #[derive(Debug)]
 enum Sink {
     Flv(FlvFile),
-    Mp4(Mp4File),
+    // The muxer's state is large; one per recording, so boxed.
+    Mp4(Box<Mp4File>),
 }
 
 impl Sink {
@@ -356,7 +357,7 @@ impl Writer {
                         Mp4File::config_of(k, s.timestamp, &s.payload)
                     })
                     .collect();
-                    Sink::Mp4(Mp4File::create(&path, &configs)?)
+                    Sink::Mp4(Box::new(Mp4File::create(&path, &configs)?))
                 }
             },
         };
