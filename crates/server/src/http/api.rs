@@ -662,6 +662,7 @@ mod tests {
             "players": 1,
             "bytes_in": 125_000,
             "bytes_out": 250_000,
+            "recording": null,
         });
         assert_eq!(v, json!({ "items": [item.clone()] }));
         let (status, _, one) = call(addr, "GET", "/api/v1/streams/live/cam", "").await;
