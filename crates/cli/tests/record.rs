@@ -8,7 +8,8 @@
 //! `POST`/`DELETE /api/v1/streams/{app}/{stream}/record`; `format=mp4`; a server killed with
 //! `-9` leaves a readable file; an unwritable directory fails the recording (log, API,
 //! metrics) while a player keeps playing; `on_record_done` and an `on_publish` answer
-//! `{"record": true}` with a real HTTP hook service.
+//! `{"record": true}` with a real HTTP hook service; `append` continuing a file;
+//! `max_duration_secs` splitting at keyframes without losing a frame.
 
 mod hook_support;
 mod live_support;
@@ -442,4 +443,105 @@ fn on_record_done_and_an_on_publish_record_answer_reach_a_real_hook_service() {
     assert!((d - 5.0).abs() < 0.6, "duration {d}");
     let files = recordings(&rec_dir);
     assert_eq!(files, [path], "only the hook's stream is recorded");
+}
+
+#[test]
+fn append_continues_a_file_and_max_duration_splits_at_keyframes() {
+    let dir = temp_dir();
+    let rec_dir = dir.path().join("rec");
+    let sluice = Sluice::start_with_env(&[
+        ("SLUICE_RECORD_DIR", rec_dir.to_str().unwrap()),
+        ("SLUICE_RECORD_MAX_DURATION_SECS", "3"),
+    ]);
+    let input = av_fixture(20);
+
+    // Two `append` publishes of 2 s go into one file (`append_path`), timestamps continuing.
+    let a = publish_raw(
+        &sluice,
+        "app",
+        PublishMode::Append,
+        &input,
+        Duration::from_secs(2),
+    );
+    wait_closed(&sluice, 1);
+    let b = publish_raw(
+        &sluice,
+        "app",
+        PublishMode::Append,
+        &input,
+        Duration::from_secs(2),
+    );
+    wait_closed(&sluice, 2);
+    let file = rec_dir.join("live/app.flv");
+    let tags = media_tags(&file);
+    assert_eq!(
+        tags.iter().filter(|t| t.0 == 9).count(),
+        a + b,
+        "both publishes"
+    );
+    let ts: Vec<u32> = tags.iter().filter(|t| t.0 == 9).map(|t| t.1).collect();
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "timestamps continue: {ts:?}"
+    );
+    assert!(*ts.last().unwrap() > 3500, "{:?}", ts.last());
+    let meta = file_metadata(&file);
+    let kf = meta
+        .get("keyframes")
+        .and_then(Amf0Value::as_object)
+        .unwrap();
+    assert!(numbers(kf.get("times")).len() >= 4, "index of both parts");
+    let probe = ffprobe(file.to_str().unwrap());
+    assert!(probe.duration.unwrap() > 3.5, "{:?}", probe.duration);
+
+    // 8 s recorded with max_duration_secs = 3: split at keyframes into files that each start
+    // with the sequence headers and a keyframe, every frame in exactly one of them.
+    let sent = publish_raw(
+        &sluice,
+        "split",
+        PublishMode::Record,
+        &input,
+        Duration::from_secs(8),
+    );
+    poll_until(
+        Duration::from_secs(20),
+        "the split files closed",
+        || {
+            let n = sluice.count_log(&["recording stopped", "stream=split"]);
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        },
+        || sluice.log(),
+    );
+    let parts: Vec<_> = recordings(&rec_dir)
+        .into_iter()
+        .filter(|p| p.to_str().unwrap().contains("/split-"))
+        .collect();
+    assert!(parts.len() >= 2, "{parts:?}");
+    let mut total = 0;
+    for (i, p) in parts.iter().enumerate() {
+        let mut r = FlvReader::new(std::fs::File::open(p).unwrap());
+        r.header().unwrap();
+        let mut video = Vec::new();
+        while let Some(tag) = r.next_tag().unwrap() {
+            if tag.tag_type == TagType::VIDEO {
+                video.push(tag);
+            }
+        }
+        assert!(
+            live_support::is_video_sequence_header(&video[0].data),
+            "{p:?}"
+        );
+        assert!(live_support::is_video_keyframe(&video[1].data), "{p:?}");
+        if i > 0 {
+            // A split file's timeline starts at its first keyframe.
+            assert_eq!(video[1].timestamp, 0, "{p:?}");
+        }
+        total += video.len() - 1;
+    }
+    // `sent` counts the publisher's one sequence header; each file repeats it.
+    assert_eq!(total + 1, sent, "every video frame once");
 }
