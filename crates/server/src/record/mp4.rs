@@ -4,7 +4,9 @@
 //! crash still plays up to its last whole fragment: there is no index to finish.
 //!
 //! A codec change mid-stream would need a second init segment, which one file cannot hold:
-//! the recorder starts a new file then ([`Mp4File::write`] says so).
+//! the writer starts a new file when a sequence header differs from the previous one. Should
+//! the muxer still ask for a new init segment, [`Mp4File::write`] returns
+//! [`Written::NewInit`] (the writer logs a warning; the file keeps its first init segment).
 
 use sluice_mux::{FlvItem, FlvToSamples, Fmp4Muxer, FragmentPolicy, MuxEvent, MuxerOptions};
 use sluice_mux::{TrackConfig, TrackKind};
