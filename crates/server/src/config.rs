@@ -41,6 +41,8 @@ pub struct Settings {
     pub metrics: crate::control::config::MetricsSection,
     /// Push and pull relays.
     pub relay: crate::relay::RelaySection,
+    /// Recordings (DVR).
+    pub record: crate::record::RecordSection,
 }
 
 /// `[server]`.
@@ -567,6 +569,24 @@ impl Settings {
                     why: "each origin must be \"*\" or a valid header value",
                 });
             }
+        }
+        if self.record.dir.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "record.dir",
+                why: "a directory is needed (\".\" for the working directory)",
+            });
+        }
+        if self.record.path.is_empty() || self.record.append_path.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "record.path",
+                why: "the path templates must not be empty",
+            });
+        }
+        if self.record.index_entries > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "record.index_entries",
+                why: "must be at most 1000000 (18 bytes each are reserved in every FLV file)",
+            });
         }
         Ok(())
     }

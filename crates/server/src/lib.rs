@@ -12,6 +12,7 @@
 //! - [`relay`]: push relays (restreaming to other servers) and pull relays (edge pulls);
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
+//! - [`record`]: recordings (DVR), a hub sink writing FLV or fragmented MP4 files;
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
@@ -23,6 +24,7 @@ pub mod http;
 pub mod hub;
 pub mod log_throttle;
 pub mod proxy;
+pub mod record;
 pub mod relay;
 pub mod reload;
 pub mod rtmpt;
@@ -59,6 +61,8 @@ pub struct Context {
     pub listeners: std::sync::OnceLock<http::api::Listeners>,
     /// Push and pull relays.
     pub relays: relay::Relays,
+    /// Recordings in progress (and failed ones while their stream is live).
+    pub recorders: record::Recorders,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
     /// Flips to true when the server shuts down.

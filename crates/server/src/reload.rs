@@ -76,6 +76,7 @@ const LIVE_KEYS: &[&str] = &[
     "api.token",
     "metrics.max_stream_series",
     "relay.",
+    "record.",
 ];
 
 fn is_live(key: &str) -> bool {

@@ -252,6 +252,8 @@ impl Server {
             warn!("some connections did not close within 5 s; aborting them");
             set.abort_all();
         }
+        // Publishers are gone: let the recorders close their files.
+        ctx.recorders.wait_idle(Duration::from_secs(5)).await;
         info!("stopped");
     }
 }
@@ -420,6 +422,7 @@ impl Context {
             loader: std::sync::Mutex::new(None),
             hub,
             shared_objects: crate::shared_objects::SharedObjects::default(),
+            recorders: crate::record::Recorders::default(),
             log_throttle,
             relays: crate::relay::Relays::default(),
             registry: crate::control::Registry::default(),

@@ -7,6 +7,7 @@ POST by the stream name it carries (JSON `stream` or nginx-style form `name`):
   name "slow..."   -> waits 5 s, then 200
   name "key-X"     -> renames to X: JSON 200 {"stream": "X"}; nginx style 302 Location: X
   name "push-..."  -> JSON 200 {"push": [every `relay=` value of the param]} (push relays)
+  name "rec-..."   -> JSON 200 {"record": true} (record the publish)
   anything else    -> 200 {}
 Each request is appended to the JSON-lines file given as argv[1]:
   {"path", "content_type", "body"}.
@@ -55,6 +56,8 @@ class Handler(BaseHTTPRequestHandler):
         if name.startswith("push-") and not nginx:
             param = urllib.parse.parse_qs(body.get("param", ""))
             return self.reply(200, json.dumps({"push": param.get("relay", [])}).encode())
+        if name.startswith("rec-"):
+            return self.reply(200, json.dumps({"record": True}).encode())
         if name.startswith("key-"):
             new = name[4:]
             if nginx:

@@ -94,6 +94,8 @@ pub struct HooksSection {
     pub on_play: String,
     /// Told when a player stops (not waited for).
     pub on_stop: String,
+    /// Told when a recording's file closes (not waited for).
+    pub on_record_done: String,
     /// Request body style: `json` or `nginx`. Default `json`.
     pub style: HookStyle,
     /// How long a hook may take before the request it decides is denied. Default 3000.
@@ -111,6 +113,7 @@ impl Default for HooksSection {
             on_unpublish: String::new(),
             on_play: String::new(),
             on_stop: String::new(),
+            on_record_done: String::new(),
             style: HookStyle::Json,
             timeout_ms: 3000,
             max_in_flight: 1024,

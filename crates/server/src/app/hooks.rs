@@ -2,7 +2,8 @@
 //!
 //! `on_connect`, `on_publish` and `on_play` are asked and decide: a 2xx answer allows, anything
 //! else (another status, a refused connection, no answer within `hooks.timeout_ms`) denies.
-//! `on_unpublish` and `on_stop` are told, in the background; nothing waits for them.
+//! `on_unpublish`, `on_stop` and `on_record_done` are told, in the background; nothing waits
+//! for them.
 //!
 //! Two body styles (`hooks.style`):
 //! - `json` (default): a JSON POST with `action`, `client_id`, `ip`, `app`, `stream`, `param`
@@ -10,6 +11,9 @@
 //!   answer `{"stream": "alice"}` renames the stream (publish and play); an `on_publish` answer
 //!   `{"push": ["rtmps://…/key", …]}` adds push relay targets for this publish (see
 //!   [`crate::relay`]; at most [`MAX_PUSH_TARGETS`] URLs, each checked to be an RTMP URL);
+//!   `{"record": true}` records the stream (`false`: not even if `[record]` says so);
+//!   `on_record_done` gets `action: "record_done"`, `app`, `stream`, `path`, `duration` (s),
+//!   `size` (bytes), `format` and `error` (null unless the recording failed);
 //! - `nginx`: nginx-rtmp's `application/x-www-form-urlencoded` POST (`call=publish&addr=…&
 //!   clientid=…&app=…&name=…&tcurl=…` followed by the client's own query arguments); a 3xx with
 //!   `Location: alice` renames, as nginx-rtmp's `on_publish` does.
@@ -41,6 +45,8 @@ pub struct HookAnswer {
     pub rename: Option<String>,
     /// Push relay targets (`on_publish` JSON answers only).
     pub push: Vec<String>,
+    /// `on_publish` JSON `record`: record (true) or do not (false).
+    pub record: Option<bool>,
 }
 
 /// Which hook.
@@ -56,6 +62,8 @@ pub enum HookEvent {
     Play,
     /// `on_stop`.
     Stop,
+    /// `on_record_done`.
+    RecordDone,
 }
 
 impl HookEvent {
@@ -67,6 +75,7 @@ impl HookEvent {
             HookEvent::Unpublish => "on_unpublish",
             HookEvent::Play => "on_play",
             HookEvent::Stop => "on_stop",
+            HookEvent::RecordDone => "on_record_done",
         }
     }
 
@@ -77,6 +86,7 @@ impl HookEvent {
             HookEvent::Unpublish => "publish_done",
             HookEvent::Play => "play",
             HookEvent::Stop => "play_done",
+            HookEvent::RecordDone => "record_done",
         }
     }
 
@@ -87,6 +97,7 @@ impl HookEvent {
             HookEvent::Unpublish => "unpublish",
             HookEvent::Play => "play",
             HookEvent::Stop => "stop",
+            HookEvent::RecordDone => "record_done",
         }
     }
 
@@ -126,6 +137,7 @@ impl Hooks {
             ("on_unpublish", &cfg.on_unpublish),
             ("on_play", &cfg.on_play),
             ("on_stop", &cfg.on_stop),
+            ("on_record_done", &cfg.on_record_done),
         ];
         for (key, url) in urls {
             let http = url.starts_with("http://") || url.starts_with("https://");
@@ -160,6 +172,7 @@ impl Hooks {
             HookEvent::Unpublish => &self.cfg.on_unpublish,
             HookEvent::Play => &self.cfg.on_play,
             HookEvent::Stop => &self.cfg.on_stop,
+            HookEvent::RecordDone => &self.cfg.on_record_done,
         };
         (!u.is_empty()).then_some(u.as_str())
     }
@@ -205,7 +218,7 @@ impl Hooks {
     }
 
     /// Ask the hook that decides `req`: an allowing answer may rename the stream and (for
-    /// `on_publish`) add push targets. Without a URL for it, allows.
+    /// `on_publish`) add push targets or ask to record. Without a URL for it, allows.
     pub async fn ask(&self, req: &Request) -> Result<HookAnswer, Deny> {
         let ev = HookEvent::deciding(req.action);
         let Some(url) = self.url(ev) else {
@@ -294,7 +307,7 @@ impl Hooks {
                 )),
                 Some(l) => valid_name(hook, l).map(|name| HookAnswer {
                     rename: Some(name),
-                    push: Vec::new(),
+                    ..HookAnswer::default()
                 }),
                 None => Err(Deny::new(
                     DenyKind::Hook,
@@ -311,6 +324,53 @@ impl Hooks {
 
     /// Tell `on_unpublish` / `on_stop` in the background (nothing waits for the answer).
     pub fn tell(self: &Arc<Self>, ev: HookEvent, req: Request) {
+        let hooks = self.clone();
+        self.send_in_background(ev, move |url| hooks.request(ev, url, &req));
+    }
+
+    /// Tell `on_record_done` that a recording's file closed (in the background).
+    pub fn tell_record_done(self: &Arc<Self>, done: crate::record::writer::RecordDone) {
+        let ev = HookEvent::RecordDone;
+        let hooks = self.clone();
+        self.send_in_background(ev, move |url| match hooks.cfg.style {
+            HookStyle::Json => hooks.client.post(url).json(&serde_json::json!({
+                "action": ev.action(),
+                "app": done.app,
+                "stream": done.stream,
+                "path": done.path,
+                "duration": done.duration,
+                "size": done.size,
+                "format": done.format,
+                "error": done.error,
+            })),
+            HookStyle::Nginx => {
+                let duration = done.duration.to_string();
+                let size = done.size.to_string();
+                let form = [
+                    ("call", ev.call()),
+                    ("app", done.app.as_str()),
+                    ("name", done.stream.as_str()),
+                    ("path", done.path.as_str()),
+                    ("duration", duration.as_str()),
+                    ("size", size.as_str()),
+                ];
+                hooks
+                    .client
+                    .post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form_encode(form.into_iter()))
+            }
+        });
+    }
+
+    fn send_in_background(
+        self: &Arc<Self>,
+        ev: HookEvent,
+        build: impl FnOnce(&str) -> reqwest::RequestBuilder + Send + 'static,
+    ) {
         let Some(url) = self.url(ev).map(str::to_owned) else {
             return;
         };
@@ -329,7 +389,7 @@ impl Hooks {
         let hooks = self.clone();
         rt.spawn(async move {
             let started = Instant::now();
-            let res = hooks.request(ev, &url, &req).send().await;
+            let res = build(&url).send().await;
             let secs = started.elapsed().as_secs_f64();
             let result = match &res {
                 Ok(r) if r.status().is_success() => "allow",
@@ -372,6 +432,9 @@ fn judge_json(ev: HookEvent, body: &[u8]) -> Result<HookAnswer, Deny> {
     };
     if let Some(name) = v.get("stream").and_then(|s| s.as_str()) {
         answer.rename = Some(valid_name(hook, name)?);
+    }
+    if ev == HookEvent::Publish {
+        answer.record = v.get("record").and_then(serde_json::Value::as_bool);
     }
     if let Some(push) = v.get("push") {
         if ev != HookEvent::Publish {
@@ -469,7 +532,14 @@ mod tests {
             HookAnswer {
                 rename: Some("alice".into()),
                 push: vec!["rtmps://h/app/key".into()],
+                record: None,
             }
+        );
+        assert_eq!(
+            ok(HookEvent::Publish, r#"{"record": true}"#)
+                .unwrap()
+                .record,
+            Some(true)
         );
         assert!(ok(HookEvent::Publish, r#"{"push": "rtmp://h/a/k"}"#).is_err());
         assert!(ok(HookEvent::Publish, r#"{"push": ["http://h/a/k"]}"#).is_err());

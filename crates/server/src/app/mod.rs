@@ -153,14 +153,17 @@ pub struct Allowed {
     /// Push relay targets the `on_publish` hook added for this publish (URLs with their keys;
     /// see [`crate::relay`]). Empty for connect and play.
     pub push: Vec<String>,
+    /// The `on_publish` hook asked to record (true) or not to (false).
+    pub record: Option<bool>,
 }
 
 impl Allowed {
-    /// Allowed under `stream`, with no push targets.
+    /// Allowed under `stream`, with no push targets and no recording request.
     pub fn named(stream: String) -> Allowed {
         Allowed {
             stream,
             push: Vec::new(),
+            record: None,
         }
     }
 }
@@ -245,6 +248,7 @@ impl App {
             let d = hooks.ask(&req).await.map(|answer| Allowed {
                 stream: answer.rename.unwrap_or(req.stream),
                 push: answer.push,
+                record: answer.record,
             });
             count(&metrics, req.action, &d);
             d
@@ -266,6 +270,13 @@ impl App {
         };
         if let Some(h) = &self.hooks {
             h.tell(ev, req);
+        }
+    }
+
+    /// Tell the `on_record_done` hook (in the background).
+    pub fn record_done(&self, done: crate::record::writer::RecordDone) {
+        if let Some(h) = &self.hooks {
+            h.tell_record_done(done);
         }
     }
 

@@ -31,6 +31,10 @@ pub struct Metrics {
     hook_calls_total: IntCounterVec,
     hook_duration: HistogramVec,
     reloads_total: IntCounterVec,
+    recordings_total: IntCounterVec,
+    recordings_failed_total: IntCounterVec,
+    record_bytes_total: IntCounterVec,
+    recordings_active: IntGaugeVec,
     started: std::time::Instant,
 }
 
@@ -112,8 +116,44 @@ impl Metrics {
             "Configuration reloads, by result (ok, error).",
             &["result"],
         );
+        let recordings_total = counter_vec(
+            &registry,
+            "sluice_recordings_total",
+            "Recordings started.",
+            &[],
+        );
+        let recordings_failed_total = counter_vec(
+            &registry,
+            "sluice_recordings_failed_total",
+            "Recordings stopped by an error, by reason (io, disk_full, queue_full, dropped, too_slow).",
+            &["reason"],
+        );
+        let record_bytes_total = counter_vec(
+            &registry,
+            "sluice_record_bytes_total",
+            "Bytes written to recording files.",
+            &[],
+        );
+        let recordings_active = IntGaugeVec::new(
+            Opts::new("sluice_recordings_active", "Recordings being written."),
+            &[],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(recordings_active.clone()))
+            .expect("unique metric");
+        recordings_total.with_label_values(&[] as &[&str]);
+        record_bytes_total.with_label_values(&[] as &[&str]);
+        recordings_active.with_label_values(&[] as &[&str]);
+        for r in ["io", "disk_full", "queue_full", "dropped", "too_slow"] {
+            recordings_failed_total.with_label_values(&[r]);
+        }
         Metrics {
             registry,
+            recordings_total,
+            recordings_failed_total,
+            record_bytes_total,
+            recordings_active,
             connections_total,
             connections,
             handshakes_total,
@@ -123,6 +163,39 @@ impl Metrics {
             hook_duration,
             reloads_total,
             started: std::time::Instant::now(),
+        }
+    }
+
+    /// A recording started.
+    pub fn recording_started(&self) {
+        self.recordings_total
+            .with_label_values(&[] as &[&str])
+            .inc();
+        self.recordings_active
+            .with_label_values(&[] as &[&str])
+            .inc();
+    }
+
+    /// A recording's writer finished (closed or failed).
+    pub fn recording_ended(&self) {
+        self.recordings_active
+            .with_label_values(&[] as &[&str])
+            .dec();
+    }
+
+    /// A recording stopped with an error.
+    pub fn recording_failed(&self, reason: &str) {
+        self.recordings_failed_total
+            .with_label_values(&[reason])
+            .inc();
+    }
+
+    /// Bytes written to recordings.
+    pub fn record_bytes(&self, n: u64) {
+        if n > 0 {
+            self.record_bytes_total
+                .with_label_values(&[] as &[&str])
+                .inc_by(n);
         }
     }
 

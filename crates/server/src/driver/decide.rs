@@ -101,6 +101,9 @@ impl Connection {
     pub(super) fn notify_end(&self, action: Action, stream: &str) {
         let req = self.app_request(action, stream, "");
         self.ctx.app.load().notify_end(req);
+        if action == Action::Publish {
+            self.ctx.recorders.forget_failed(&self.app, stream);
+        }
     }
 
     /// A connect request: remember its app, tcUrl and query, and ask.
@@ -267,8 +270,8 @@ impl Connection {
             )),
             other => other,
         };
-        let (key, push) = match name {
-            Ok(a) => (a.stream, a.push),
+        let (key, push, hook_record) = match name {
+            Ok(a) => (a.stream, a.push, a.record),
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
                 let code = match deny.kind {
@@ -300,7 +303,7 @@ impl Connection {
                         entry,
                         _pushes: pushes,
                         batch: Vec::with_capacity(64),
-                        name: key,
+                        name: key.clone(),
                         started: Instant::now(),
                         bytes: 0,
                         frames: 0,
@@ -309,6 +312,7 @@ impl Connection {
                     },
                 );
                 self.update_role();
+                self.start_recording(&key, mode, hook_record);
             }
             Err(e) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
@@ -321,6 +325,37 @@ impl Connection {
                     .request("publish", false, DenyKind::InUse.as_str());
                 let _ = self.session.reject_publish(request, code, &e.to_string());
             }
+        }
+    }
+
+    /// Record the publish just accepted if `[record]`, the publisher's `record` / `append`
+    /// or the `on_publish` hook says so (the hook's `false` wins over the rest).
+    fn start_recording(&self, key: &str, mode: &PublishMode, hook_record: Option<bool>) {
+        use crate::record::{RecordMode, StartRequest, Trigger};
+        let live = self.ctx.live.load();
+        let cfg = &live.settings.record;
+        let (rule_mode, format) = cfg.rule_for(&self.app, key);
+        let asked = match mode {
+            PublishMode::Record if cfg.allow_publisher_request => Some(Trigger::PublisherRecord),
+            PublishMode::Append if cfg.allow_publisher_request => Some(Trigger::PublisherAppend),
+            _ => None,
+        };
+        let trigger = match hook_record {
+            Some(false) => return,
+            Some(true) => asked.unwrap_or(Trigger::Hook),
+            None => match asked {
+                Some(t) => t,
+                None if rule_mode != RecordMode::Off => Trigger::Config,
+                None => return,
+            },
+        };
+        let req = StartRequest {
+            trigger,
+            mode: rule_mode,
+            format,
+        };
+        if let Err(e) = self.ctx.recorders.start(&self.ctx, &self.app, key, req) {
+            warn!(conn = self.id, app = %self.app, stream = %key, error = %e, "recording not started");
         }
     }
 

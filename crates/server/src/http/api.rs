@@ -2,7 +2,8 @@
 //! clients the [`crate::control::Registry`] knows, kicks, and what the server is.
 //!
 //! Routes ([`routes`]):
-//! - `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}`;
+//! - `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}` (with its `recording`);
+//! - `POST` / `DELETE /api/v1/streams/{app}/{stream}/record` (start / stop a recording);
 //! - `GET /api/v1/clients`, `GET /api/v1/clients/{id}`, `DELETE /api/v1/clients/{id}` (kick);
 //! - `GET /api/v1/info`;
 //! - `POST /api/v1/streams/{app}/{stream}/push`, `DELETE /api/v1/streams/{app}/{stream}/push/{id}`
@@ -19,6 +20,7 @@
 
 use super::access;
 use crate::control::registry::{AudioInfo, ClientEntry, StreamEntry, VideoInfo};
+use crate::record::RecordingStatus;
 use crate::Context;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -189,6 +191,8 @@ pub struct StreamItem {
     pub push: Vec<crate::relay::api::PushItem>,
     /// Where it is pulled from, when a pull relay feeds it; `null` otherwise.
     pub pull: Option<crate::relay::api::PullItem>,
+    /// Its recording: being written, or failed (with `error`); `null` when not recorded.
+    pub recording: Option<RecordingStatus>,
 }
 
 impl StreamItem {
@@ -216,6 +220,7 @@ impl StreamItem {
             bytes_out: s.bytes_out(),
             push: Vec::new(),
             pull: None,
+            recording: None,
         }
     }
 }
@@ -303,7 +308,89 @@ fn stream_item(ctx: &Context, s: &StreamEntry) -> StreamItem {
     let mut item = StreamItem::new(s, ctx.registry.client(s.publisher_id).as_deref());
     item.push = ctx.relays.push_items(&s.app, &s.name);
     item.pull = ctx.relays.pull_item(&s.app, &s.name);
+    item.recording = ctx.recorders.status(&s.app, &s.name);
     item
+}
+
+/// `{"recording": {...}}`: what `POST` started or `DELETE` stopped.
+#[derive(Debug, Serialize)]
+struct RecordingAnswer {
+    recording: RecordingStatus,
+}
+
+/// `POST /api/v1/streams/{app}/{stream}/record[?format=flv|mp4&mode=all|video|audio|keyframes]`:
+/// start recording a live stream (until its publisher stops or `DELETE`). Without `format` or
+/// `mode`, the `[record]` rule of the stream gives them (`all` if it says `off`). `404` if the
+/// stream is not live, `409` if it is being recorded, `400` for a bad parameter.
+async fn start_recording(
+    State(state): State<ControlState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: axum::http::Uri,
+) -> Result<Json<RecordingAnswer>, ApiError> {
+    use crate::record::{RecordFormat, RecordMode, StartRequest, Trigger};
+    let Path((app, name)) = path?;
+    let ctx = state.ctx()?;
+    if ctx.registry.stream(&app, &name).is_none() {
+        return Err(ApiError::not_found(format!("no live stream {app}/{name}")));
+    }
+    let (mut mode, mut format) = ctx.live.load().settings.record.rule_for(&app, &name);
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || ApiError::new(StatusCode::BAD_REQUEST, format!("bad parameter {k}={v:?}"));
+        match k {
+            "format" => {
+                format = match v {
+                    "flv" => RecordFormat::Flv,
+                    "mp4" => RecordFormat::Mp4,
+                    _ => return Err(bad()),
+                }
+            }
+            "mode" => {
+                mode = match v {
+                    "all" => RecordMode::All,
+                    "video" => RecordMode::Video,
+                    "audio" => RecordMode::Audio,
+                    "keyframes" => RecordMode::Keyframes,
+                    _ => return Err(bad()),
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let req = StartRequest {
+        trigger: Trigger::Api,
+        mode,
+        format,
+    };
+    let rec = ctx
+        .recorders
+        .start(&ctx, &app, &name, req)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+    tracing::info!(app, stream = name, "recording started through the API");
+    Ok(Json(RecordingAnswer {
+        recording: rec.status(),
+    }))
+}
+
+/// `DELETE /api/v1/streams/{app}/{stream}/record`: stop its recording (the file is closed
+/// with its index). `404` if it is not being recorded.
+async fn stop_recording(
+    State(state): State<ControlState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<RecordingAnswer>, ApiError> {
+    let Path((app, name)) = path?;
+    let ctx = state.ctx()?;
+    let recording = ctx
+        .recorders
+        .stop(&app, &name)
+        .ok_or_else(|| ApiError::not_found(format!("{app}/{name} is not being recorded")))?;
+    tracing::info!(app, stream = name, "recording stopped through the API");
+    Ok(Json(RecordingAnswer { recording }))
 }
 
 async fn list_streams(
@@ -428,6 +515,12 @@ fn endpoints() -> Router<ControlState> {
         .route(
             "/api/v1/streams/{app}/{stream}",
             get(get_stream).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/streams/{app}/{stream}/record",
+            post(start_recording)
+                .delete(stop_recording)
+                .fallback(method_not_allowed),
         )
         .route(
             "/api/v1/clients",
@@ -582,6 +675,7 @@ mod tests {
             "bytes_out": 250_000,
             "push": [],
             "pull": null,
+            "recording": null,
         });
         assert_eq!(v, json!({ "items": [item.clone()] }));
         let (status, _, one) = call(addr, "GET", "/api/v1/streams/live/cam", "").await;
