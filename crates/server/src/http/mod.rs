@@ -46,6 +46,7 @@ pub mod live;
 pub mod live_out;
 pub mod metrics;
 pub mod mp4_live;
+pub mod recordings;
 pub mod stall;
 
 use crate::config::{HttpSection, Settings};
@@ -187,6 +188,7 @@ pub fn router(features: Features, cors_origins: &[String]) -> Router {
         r = r.merge(hls::routes(state, cors_origins));
     }
     if let Some(state) = api {
+        r = r.merge(recordings::routes(state.clone()));
         r = r.merge(api::routes(state));
     }
     if let Some(state) = metrics {
