@@ -146,16 +146,8 @@ fn resolve(playlist_path: &str, uri: &str) -> String {
 /// One LL-HLS player, measured like an RTMP player.
 pub(super) async fn run_player(job: PlayerJob, host: &str, path: &str) -> PlayerResult {
     let mut m = Meter::new();
-    let mut conn = match tokio::time::timeout_at(job.stop_at, Conn::open(host)).await {
-        Ok(Ok(c)) => c,
-        Ok(Err((k, e))) => {
-            m.fail(k, e);
-            return m.finish(0, &job.live);
-        }
-        Err(_) => {
-            m.fail("timeout", "run ended before play started".into());
-            return m.finish(0, &job.live);
-        }
+    let Some(mut conn) = m.start(job.stop_at, Conn::open(host)).await else {
+        return m.finish(0, &job.live);
     };
     let base = path.split('?').next().unwrap_or(path).to_owned();
     let query = path.split_once('?').map(|(_, q)| q.to_owned());

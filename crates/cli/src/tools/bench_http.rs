@@ -123,16 +123,8 @@ pub(super) async fn run_player(job: PlayerJob, url: &str) -> PlayerResult {
         }
     }
     let mut m = Meter::new();
-    let mut source = match tokio::time::timeout_at(job.stop_at, open(url)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err((kind, msg))) => {
-            m.fail(kind, msg);
-            return m.finish(0, &job.live);
-        }
-        Err(_) => {
-            m.fail("timeout", "run ended before play started".into());
-            return m.finish(0, &job.live);
-        }
+    let Some(mut source) = m.start(job.stop_at, open(url)).await else {
+        return m.finish(0, &job.live);
     };
     m.connected(&job.live);
     let sleep = tokio::time::sleep_until(m.first_deadline(&job));

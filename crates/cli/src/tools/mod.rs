@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_hls;
 pub mod bench_http;
+pub mod bench_report;
 pub mod play;
 pub mod probe;
 pub mod progress;

@@ -179,13 +179,7 @@ async fn send_byte_stream(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<
             Piece::Data(b) => b,
             Piece::Boundary => continue,
             Piece::Text(t) => {
-                if !acc.is_empty() {
-                    sent += acc.len();
-                    socket
-                        .feed(Message::Binary(acc.split().freeze()))
-                        .await
-                        .ok()?;
-                }
+                feed_binary(socket, acc.split().freeze(), &mut sent).await?;
                 sent += t.len();
                 socket.feed(Message::Text(t.into())).await.ok()?;
                 continue;
@@ -195,28 +189,27 @@ async fn send_byte_stream(socket: &mut WebSocket, pieces: Vec<Piece>) -> Option<
             acc.extend_from_slice(&b);
             continue;
         }
-        if !acc.is_empty() {
-            sent += acc.len();
-            socket
-                .feed(Message::Binary(acc.split().freeze()))
-                .await
-                .ok()?;
-        }
+        feed_binary(socket, acc.split().freeze(), &mut sent).await?;
         let mut off = 0;
         while b.len() - off > WS_STREAM_MESSAGE {
-            sent += WS_STREAM_MESSAGE;
-            let slice = b.slice(off..off + WS_STREAM_MESSAGE);
-            socket.feed(Message::Binary(slice)).await.ok()?;
+            feed_binary(socket, b.slice(off..off + WS_STREAM_MESSAGE), &mut sent).await?;
             off += WS_STREAM_MESSAGE;
         }
         acc.extend_from_slice(&b[off..]);
     }
-    if !acc.is_empty() {
-        sent += acc.len();
-        socket.feed(Message::Binary(acc.freeze())).await.ok()?;
-    }
+    feed_binary(socket, acc.freeze(), &mut sent).await?;
     socket.flush().await.ok()?;
     Some(sent)
+}
+
+/// Queue `data` (if any) as one binary message and count it in `sent`.
+async fn feed_binary(socket: &mut WebSocket, data: Bytes, sent: &mut usize) -> Option<()> {
+    use futures_util::SinkExt;
+    if data.is_empty() {
+        return Some(());
+    }
+    *sent += data.len();
+    socket.feed(Message::Binary(data)).await.ok()
 }
 
 /// Serve one WebSocket player until the stream ends or the client goes away. Pings are
