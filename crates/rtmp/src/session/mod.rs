@@ -18,6 +18,7 @@
 pub mod client;
 mod conn;
 pub mod server;
+mod server_api;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use server::{RequestId, ServerConfig, ServerEvent, ServerSession};
