@@ -17,6 +17,7 @@
 //! | [`flow`] | sending/receiving flows, acks, abandonment, congestion control | RFC 7016 §3.6, §3.5.2 |
 //! | [`session`] | open session: ping, keepalive, close | RFC 7016 §3.5.3–3.5.5 |
 //! | [`endpoint`] | demux, startup (both roles), the public API | RFC 7016 §3.5.1 |
+//! | [`tc`] | RTMP over RTMFP: TC flows, NetConnection, NetStream | RFC 7425 §5 |
 //!
 //! Driver loop: [`Endpoint::handle_datagram`] for each datagram, [`Endpoint::handle_timeout`]
 //! when [`Endpoint::poll_timeout`] passes, then drain [`Endpoint::poll_event`] and
@@ -35,6 +36,7 @@ pub mod flash;
 pub mod flow;
 pub mod packet;
 pub mod session;
+pub mod tc;
 pub mod time;
 
 pub use config::{EndpointConfig, InitiatorStyle, Limits};
