@@ -275,6 +275,13 @@ fn publish_and_play(seed: u64, link: Link, count: u32) -> Harness {
         .map(|f| f.0)
         .collect();
     assert_eq!(play_flows.len(), 3);
+    // Every stream flow is a return flow of the client's control flow (what rtmfp-cpp's
+    // TCConnection::acceptFlow requires; found in the interop run, docs/RTMFP.md).
+    assert!(h
+        .client_flows
+        .iter()
+        .filter(|f| f.1.stream_id != 0)
+        .all(|f| f.2 == Some(control)));
     h.run_until(|h| {
         h.client_msgs
             .iter()

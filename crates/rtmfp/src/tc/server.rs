@@ -4,7 +4,7 @@
 //! answers on a return flow associated with it. `createStream` allocates a stream ID; the client
 //! then opens that stream's flows (TC metadata with the stream ID, as return flows of the
 //! server's control flow) and sends `publish` or `play` on them. The server answers on its own
-//! per-stream flows, associated with the client's flow that carried the command: one for data and
+//! per-stream flows, return flows of the client's control flow with the stream's TC metadata: one for data and
 //! status (priority 5), one for audio (5) and one for video (4), each starting with Flow Sync so
 //! the client can keep their order. Decisions (accept or reject connect, publish, play) go back
 //! through methods, as in the RTMP core's server session; [`TcServer`] drives the
@@ -40,8 +40,6 @@ use crate::flow::Reliability;
 
 #[derive(Debug, Default)]
 struct Stream {
-    /// The client's flow that carried publish/play: our flows are its return flows.
-    command_flow: Option<RecvFlowId>,
     out: Option<[SendFlowId; 3]>,
     publishing: bool,
     playing: bool,
@@ -199,14 +197,14 @@ impl TcServer {
         if msg.type_id == MessageType::USER_CONTROL {
             if let TcUserControl::FlowSync { sync_id, count } = TcUserControl::decode(&msg.payload)?
             {
-                for (f, m) in self.sync.sync(stream_id, flow, sync_id, count) {
-                    self.stream_message(ep, now, stream_id, f, m)?;
+                for (_, m) in self.sync.sync(stream_id, flow, sync_id, count) {
+                    self.stream_message(ep, now, stream_id, m)?;
                 }
             }
             return Ok(());
         }
-        for (f, m) in self.sync.message(stream_id, flow, msg) {
-            self.stream_message(ep, now, stream_id, f, m)?;
+        for (_, m) in self.sync.message(stream_id, flow, msg) {
+            self.stream_message(ep, now, stream_id, m)?;
         }
         Ok(())
     }
@@ -291,7 +289,6 @@ impl TcServer {
         ep: &mut Endpoint,
         now: Instant,
         stream_id: u32,
-        flow: RecvFlowId,
         msg: TcMessage,
     ) -> Result<(), TcError> {
         match msg.type_id {
@@ -310,12 +307,11 @@ impl TcServer {
         let Some(cmd) = self.command(&msg)? else {
             return Ok(());
         };
-        let Some(stream) = self.streams.get_mut(&stream_id) else {
+        if !self.streams.contains_key(&stream_id) {
             return Ok(());
-        };
+        }
         match cmd {
             Command::Publish { name, mode, .. } => {
-                stream.command_flow = Some(flow);
                 self.events.push_back(TcServerEvent::Publish {
                     stream_id,
                     name,
@@ -323,7 +319,6 @@ impl TcServer {
                 });
             }
             Command::Play(args) => {
-                stream.command_flow = Some(flow);
                 self.events
                     .push_back(TcServerEvent::Play { stream_id, args });
             }
@@ -446,7 +441,9 @@ impl TcServer {
             return Ok(out);
         }
         let md = TcMetadata::stream(stream_id).encode();
-        let assoc = stream.command_flow;
+        // rtmfp-cpp (TCConnection::acceptFlow) takes every server flow as a return flow of its
+        // control flow and routes it by the metadata's stream ID; RFC 7425 §5.3.2 says the same.
+        let assoc = self.control_in;
         let mut open = |p| ep.open_flow(self.session, md.clone(), assoc, p);
         let out = [
             open(PRIORITY_IMMEDIATE)?,
