@@ -7,6 +7,8 @@
 //!
 //! `cargo run -p sluice-rtmfp --example tc_relay -- 127.0.0.1:1935`
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -47,39 +49,22 @@ fn main() -> std::io::Result<()> {
         Instant::now(),
         Box::new(StdRng::from_entropy()),
     );
-    println!("server peer id {}", hex(&ep.peer_id()));
+    println!("server peer id {}", support::hex(&ep.peer_id()));
     let mut conns: HashMap<SessionHandle, TcServer> = HashMap::new();
     let mut streams: HashMap<String, Published> = HashMap::new();
     // (session, stream id) -> name, for publishers and players.
     let mut names: HashMap<(SessionHandle, u32), String> = HashMap::new();
     let mut buf = vec![0u8; 8192];
     loop {
-        let wait = ep
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_secs(1))
-            .max(Duration::from_millis(1));
-        socket.set_read_timeout(Some(wait))?;
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                if let Err(e) = ep.handle_datagram(Instant::now(), from, &buf[..n]) {
-                    println!("dropped datagram from {from}: {e}");
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
-        ep.handle_timeout(now);
+        let now = support::turn(&socket, &mut ep, &mut buf, Duration::from_secs(1))?;
         while let Some(event) = ep.poll_event() {
             let s = session_of(&event);
             match &event {
                 Event::SessionOpened { peer_id, addr, .. } => {
-                    println!("session {s:?} opened from {addr}, peer id {}", hex(peer_id));
+                    println!(
+                        "session {s:?} opened from {addr}, peer id {}",
+                        support::hex(peer_id)
+                    );
                     conns.insert(s, TcServer::new(s, TcServerConfig::default()));
                 }
                 Event::FlowOpened {
@@ -88,7 +73,7 @@ fn main() -> std::io::Result<()> {
                     return_flow,
                     ..
                 } => {
-                    println!("session {s:?} flow {flow:?} opened, metadata {}, return of {return_flow:?}", hex(metadata));
+                    println!("session {s:?} flow {flow:?} opened, metadata {}, return of {return_flow:?}", support::hex(metadata));
                 }
                 Event::SessionClosed { reason, .. } => println!("session {s:?} closed: {reason:?}"),
                 _ => {}
@@ -159,12 +144,6 @@ fn main() -> std::io::Result<()> {
                 }
             }
         }
-        while let Some((to, d)) = ep.poll_transmit() {
-            socket.send_to(&d, to)?;
-        }
+        support::flush(&socket, &mut ep)?;
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

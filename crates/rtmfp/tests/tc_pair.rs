@@ -403,3 +403,97 @@ fn refuses_flows_for_unknown_streams_and_non_tc_flows() {
         .iter()
         .any(|e| matches!(e, TcServerEvent::Media(_))));
 }
+
+/// `TcClient` against `TcServer` over a lossy link: one stream publishes, another plays the
+/// relayed stream; statuses arrive, audio arrives complete.
+#[test]
+fn tc_client_publishes_and_plays_through_tc_server() {
+    use sluice_rtmfp::tc::{TcClient, TcClientConfig, TcClientEvent};
+    let mut h = Harness::new(21, lossy());
+    let mut client = TcClient::new(h.client, TcClientConfig::default());
+    let now = h.p.now;
+    let connect = ConnectCommand::new("live", "rtmfp://192.0.2.1/live");
+    client.connect(&mut h.p.client, now, connect).unwrap();
+    // Issued before connect completes: held and sent after the result.
+    let t1 = client.create_stream(&mut h.p.client, now).unwrap();
+    let t2 = client.create_stream(&mut h.p.client, now).unwrap();
+    let mut got: Vec<TcClientEvent> = Vec::new();
+    let mut seen = 0;
+    let end = h.p.now + Duration::from_secs(60);
+    let mut published = false;
+    let mut sent = 0u32;
+    let count = 40u32;
+    loop {
+        let now = h.p.now;
+        while seen < h.p.client_events.len() {
+            let e = h.p.client_events[seen].clone();
+            seen += 1;
+            client.handle_event(&mut h.p.client, now, &e).unwrap();
+        }
+        while let Some(ev) = client.poll_event() {
+            match &ev {
+                TcClientEvent::StreamCreated {
+                    transaction_id,
+                    stream_id,
+                } if *transaction_id == t1 => {
+                    assert_eq!(*stream_id, 1);
+                    client
+                        .publish(
+                            &mut h.p.client,
+                            now,
+                            1,
+                            "cam",
+                            sluice_rtmp::command::PublishMode::Live,
+                        )
+                        .unwrap();
+                }
+                TcClientEvent::StreamCreated {
+                    transaction_id,
+                    stream_id,
+                } if *transaction_id == t2 => {
+                    assert_eq!(*stream_id, 2);
+                    let args = sluice_rtmp::command::PlayArgs {
+                        name: "cam".into(),
+                        start: -2.0,
+                        duration: -1.0,
+                        reset: true,
+                    };
+                    client.play(&mut h.p.client, now, 2, args).unwrap();
+                }
+                TcClientEvent::Status { stream_id: 1, info }
+                    if info.code == codes::PUBLISH_START =>
+                {
+                    published = true
+                }
+                _ => {}
+            }
+            got.push(ev);
+        }
+        let playing = got
+            .iter()
+            .any(|e| matches!(e, TcClientEvent::Status { stream_id: 2, info } if info.code == codes::PLAY_START));
+        if published && playing && sent < count {
+            sent += 1;
+            let m = media(sent).into_raw(1);
+            assert!(client.send_media(&mut h.p.client, now, 1, &m).unwrap());
+        }
+        let audio = got
+            .iter()
+            .filter(|e| matches!(e, TcClientEvent::Media(m) if m.type_id == MessageType::AUDIO && m.stream_id == 2))
+            .count();
+        if audio == (count - count / 3) as usize {
+            break;
+        }
+        assert!(h.p.now < end, "timed out: {got:?}");
+        assert!(h.p.step(), "nothing left to do");
+        h.serve();
+    }
+    assert!(got.iter().any(|e| matches!(e, TcClientEvent::Connected(_))));
+    assert!(got.iter().any(|e| matches!(
+        e,
+        TcClientEvent::KeepaliveTimers {
+            server_ms: 10_000,
+            peer_ms: 5_000
+        }
+    )));
+}

@@ -23,10 +23,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use sluice_amf::Amf0Value;
-use sluice_rtmp::command::{codes, Command, CommandMessage, ConnectResponse, StatusInfo};
+use sluice_rtmp::command::{codes, Command, ConnectResponse, StatusInfo};
 use sluice_rtmp::message::UserControlEvent;
 use sluice_rtmp::{MessageType, RawMessage};
 
+use super::flows::{command_message, decode_command, StreamFlows};
 use super::message::{TcMessage, TcUserControl};
 use super::metadata::TcMetadata;
 pub use super::server_api::{
@@ -40,14 +41,10 @@ use crate::flow::Reliability;
 
 #[derive(Debug, Default)]
 struct Stream {
-    out: Option<[SendFlowId; 3]>,
+    out: Option<StreamFlows>,
     publishing: bool,
     playing: bool,
 }
-
-const DATA: usize = 0;
-const AUDIO: usize = 1;
-const VIDEO: usize = 2;
 
 #[derive(Debug)]
 enum ConnState {
@@ -210,13 +207,7 @@ impl TcServer {
     }
 
     fn command(&self, msg: &TcMessage) -> Result<Option<Command>, TcError> {
-        let amf3 = match msg.type_id {
-            MessageType::COMMAND_AMF0 => false,
-            MessageType::COMMAND_AMF3 => true,
-            _ => return Ok(None),
-        };
-        let cmd = CommandMessage::decode(&msg.payload, amf3, &self.cfg.amf)?;
-        Ok(Some(Command::parse(cmd)?))
+        decode_command(msg, &self.cfg.amf)
     }
 
     fn control_message(
@@ -337,7 +328,7 @@ impl TcServer {
             .unwrap_or(false);
         if delete {
             if let Some(s) = self.streams.remove(&stream_id) {
-                for f in s.out.into_iter().flatten() {
+                for f in s.out.iter().flat_map(StreamFlows::all) {
                     // The session may already be gone; nothing more to close then.
                     let _ = ep.close_flow(now, self.session, f);
                 }
@@ -371,8 +362,7 @@ impl TcServer {
                 f
             }
         };
-        let payload = cmd.to_message().encode(false);
-        let msg = TcMessage::new(MessageType::COMMAND_AMF0, 0, payload)?;
+        let msg = command_message(&cmd);
         ep.send(now, self.session, flow, msg.encode(), Reliability::Reliable)?;
         Ok(())
     }
@@ -428,11 +418,7 @@ impl TcServer {
         self.send_control(ep, now, Command::error(transaction_id, info))
     }
 
-    fn stream_flows(
-        &mut self,
-        ep: &mut Endpoint,
-        stream_id: u32,
-    ) -> Result<[SendFlowId; 3], TcError> {
+    fn stream_flows(&mut self, ep: &mut Endpoint, stream_id: u32) -> Result<StreamFlows, TcError> {
         let stream = self
             .streams
             .get_mut(&stream_id)
@@ -440,29 +426,11 @@ impl TcServer {
         if let Some(out) = stream.out {
             return Ok(out);
         }
-        let md = TcMetadata::stream(stream_id).encode();
         // rtmfp-cpp (TCConnection::acceptFlow) takes every server flow as a return flow of its
         // control flow and routes it by the metadata's stream ID; RFC 7425 §5.3.2 says the same.
-        let assoc = self.control_in;
-        let mut open = |p| ep.open_flow(self.session, md.clone(), assoc, p);
-        let out = [
-            open(PRIORITY_IMMEDIATE)?,
-            open(PRIORITY_IMMEDIATE)?,
-            open(PRIORITY_VIDEO)?,
-        ];
+        let out = StreamFlows::open(ep, self.session, stream_id, self.control_in)?;
         stream.out = Some(out);
         Ok(out)
-    }
-
-    fn send_on(
-        &mut self,
-        ep: &mut Endpoint,
-        now: Instant,
-        flow: SendFlowId,
-        msg: &TcMessage,
-    ) -> Result<(), TcError> {
-        ep.send(now, self.session, flow, msg.encode(), Reliability::Reliable)?;
-        Ok(())
     }
 
     /// Send `onStatus` on a stream's data flow.
@@ -474,26 +442,23 @@ impl TcServer {
         info: StatusInfo,
     ) -> Result<(), TcError> {
         let out = self.stream_flows(ep, stream_id)?;
-        let payload = Command::OnStatus(info).to_message().encode(false);
-        let msg = TcMessage::new(MessageType::COMMAND_AMF0, 0, payload)?;
-        self.send_on(ep, now, out[DATA], &msg)
+        out.send_data(
+            ep,
+            now,
+            self.session,
+            &command_message(&Command::OnStatus(info)),
+        )?;
+        Ok(())
     }
 
     fn sync_all(
         &mut self,
         ep: &mut Endpoint,
         now: Instant,
-        out: [SendFlowId; 3],
+        out: StreamFlows,
     ) -> Result<(), TcError> {
-        let sync = TcUserControl::FlowSync {
-            sync_id: self.next_sync_id,
-            count: 3,
-        }
-        .to_message();
+        out.sync(ep, now, self.session, self.next_sync_id)?;
         self.next_sync_id = self.next_sync_id.wrapping_add(1);
-        for f in out {
-            self.send_on(ep, now, f, &sync)?;
-        }
         Ok(())
     }
 
@@ -528,7 +493,7 @@ impl TcServer {
         let out = self.stream_flows(ep, stream_id)?;
         self.sync_all(ep, now, out)?;
         let begin = TcUserControl::Rtmp(UserControlEvent::StreamBegin(stream_id)).to_message();
-        self.send_on(ep, now, out[DATA], &begin)?;
+        out.send_data(ep, now, self.session, &begin)?;
         let reset = StatusInfo::status(codes::PLAY_RESET, format!("Playing and resetting {name}"));
         self.send_status(ep, now, stream_id, reset)?;
         let start = StatusInfo::status(codes::PLAY_START, format!("Started playing {name}"));
@@ -560,23 +525,8 @@ impl TcServer {
             return Ok(false);
         }
         let out = self.stream_flows(ep, stream_id)?;
-        let (flow, reliability) = match msg.type_id {
-            MessageType::AUDIO => (
-                out[AUDIO],
-                Reliability::Until(now + self.cfg.audio_lifetime),
-            ),
-            MessageType::VIDEO => (
-                out[VIDEO],
-                Reliability::Until(now + self.cfg.video_lifetime),
-            ),
-            _ => (out[DATA], Reliability::Reliable),
-        };
-        let tc = TcMessage::from_raw(msg)?;
-        match ep.send(now, self.session, flow, tc.encode(), reliability) {
-            Ok(()) => Ok(true),
-            Err(ApiError::SendQueueFull { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let lifetimes = (self.cfg.audio_lifetime, self.cfg.video_lifetime);
+        out.send_media(ep, now, self.session, msg, lifetimes)
     }
 
     /// Whether `stream_id` is playing (accepted `play`).
