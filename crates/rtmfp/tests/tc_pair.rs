@@ -12,7 +12,9 @@ use sluice_rtmfp::tc::{
     TcMessage, TcMetadata, TcServer, TcServerConfig, TcServerEvent, TcUserControl,
 };
 use sluice_rtmfp::{Event, InitiatorStyle, RecvFlowId, Reliability, SendFlowId, SessionHandle};
-use sluice_rtmp::command::{codes, Command, CommandMessage, ConnectCommand, ConnectResponse};
+use sluice_rtmp::command::{
+    codes, Command, CommandMessage, ConnectCommand, ConnectResponse, StatusInfo,
+};
 use sluice_rtmp::{MessageType, RawMessage};
 use support::{clean, lossy, Link, Pair};
 
@@ -57,11 +59,21 @@ impl Harness {
         while let Some(ev) = self.tc.poll_event() {
             let ep = &mut self.p.server;
             match &ev {
+                TcServerEvent::Connect(c) if c.app == "denied" => {
+                    let info = StatusInfo::error(codes::CONNECT_REJECTED, "not here");
+                    self.tc.reject_connect(ep, now, info).unwrap();
+                }
                 TcServerEvent::Connect(c) => {
                     assert_eq!(c.app, "live");
                     self.tc
                         .accept_connect(ep, now, &ConnectResponse::default())
                         .unwrap();
+                }
+                TcServerEvent::Publish {
+                    stream_id, name, ..
+                } if name == "denied" => {
+                    let info = StatusInfo::error(codes::PUBLISH_DENIED, "no");
+                    self.tc.reject_stream(ep, now, *stream_id, info).unwrap();
                 }
                 TcServerEvent::Publish {
                     stream_id, name, ..
@@ -496,4 +508,84 @@ fn tc_client_publishes_and_plays_through_tc_server() {
             peer_ms: 5_000
         }
     )));
+}
+
+/// Refusals reach the client as typed events: `connect` with `_error`, `publish` with an error
+/// status; media of a refused publish are not delivered.
+#[test]
+fn refused_connect_and_publish() {
+    use sluice_rtmfp::tc::{TcClient, TcClientConfig, TcClientEvent};
+    fn drive(
+        h: &mut Harness,
+        client: &mut TcClient,
+        seen: &mut usize,
+        got: &mut Vec<TcClientEvent>,
+    ) {
+        let now = h.p.now;
+        while *seen < h.p.client_events.len() {
+            let e = h.p.client_events[*seen].clone();
+            *seen += 1;
+            client.handle_event(&mut h.p.client, now, &e).unwrap();
+        }
+        got.extend(std::iter::from_fn(|| client.poll_event()));
+        assert!(h.p.step(), "nothing left to do");
+        h.serve();
+    }
+    let mut h = Harness::new(31, clean());
+    let mut client = TcClient::new(h.client, TcClientConfig::default());
+    let now = h.p.now;
+    let connect = ConnectCommand::new("denied", "rtmfp://192.0.2.1/denied");
+    client.connect(&mut h.p.client, now, connect).unwrap();
+    let (mut seen, mut got) = (0, Vec::new());
+    while !got
+        .iter()
+        .any(|e| matches!(e, TcClientEvent::ConnectRefused(_)))
+    {
+        drive(&mut h, &mut client, &mut seen, &mut got);
+    }
+    let refused = got.iter().find_map(|e| match e {
+        TcClientEvent::ConnectRefused(Some(info)) => Some(info.code.clone()),
+        _ => None,
+    });
+    assert_eq!(refused.as_deref(), Some(codes::CONNECT_REJECTED));
+
+    let mut h = Harness::new(32, clean());
+    let mut client = TcClient::new(h.client, TcClientConfig::default());
+    let now = h.p.now;
+    let connect = ConnectCommand::new("live", "rtmfp://192.0.2.1/live");
+    client.connect(&mut h.p.client, now, connect).unwrap();
+    client.create_stream(&mut h.p.client, now).unwrap();
+    let (mut seen, mut got) = (0, Vec::new());
+    let mut asked = false;
+    loop {
+        let denied = got.iter().any(|e| {
+            matches!(e, TcClientEvent::Status { stream_id: 1, info } if info.code == codes::PUBLISH_DENIED)
+        });
+        if denied {
+            break;
+        }
+        if !asked
+            && got
+                .iter()
+                .any(|e| matches!(e, TcClientEvent::StreamCreated { .. }))
+        {
+            asked = true;
+            let now = h.p.now;
+            let mode = sluice_rtmp::command::PublishMode::Live;
+            client
+                .publish(&mut h.p.client, now, 1, "denied", mode)
+                .unwrap();
+            client
+                .send_media(&mut h.p.client, now, 1, &media(1).into_raw(1))
+                .unwrap();
+        }
+        drive(&mut h, &mut client, &mut seen, &mut got);
+    }
+    for _ in 0..50 {
+        drive(&mut h, &mut client, &mut seen, &mut got);
+    }
+    assert!(!h
+        .server_log
+        .iter()
+        .any(|e| matches!(e, TcServerEvent::Media(_))));
 }
