@@ -33,9 +33,13 @@ struct Harness {
 
 impl Harness {
     fn new(seed: u64, link: Link) -> Harness {
+        Harness::with_config(seed, link, TcServerConfig::default())
+    }
+
+    fn with_config(seed: u64, link: Link, cfg: TcServerConfig) -> Harness {
         let mut p = Pair::new(seed, link, InitiatorStyle::Ephemeral);
         let (client, server) = p.connect();
-        let tc = TcServer::new(server, TcServerConfig::default());
+        let tc = TcServer::new(server, cfg);
         Harness {
             p,
             tc,
@@ -194,7 +198,11 @@ fn media(i: u32) -> TcMessage {
 }
 
 fn publish_and_play(seed: u64, link: Link, count: u32) -> Harness {
-    let mut h = Harness::new(seed, link);
+    publish_and_play_with(seed, link, count, TcServerConfig::default())
+}
+
+fn publish_and_play_with(seed: u64, link: Link, count: u32, cfg: TcServerConfig) -> Harness {
+    let mut h = Harness::with_config(seed, link, cfg);
     let now = h.p.now;
     let control =
         h.p.client
@@ -588,4 +596,40 @@ fn refused_connect_and_publish() {
         .server_log
         .iter()
         .any(|e| matches!(e, TcServerEvent::Media(_))));
+}
+
+/// Partial reliability at the TC level: with a video lifetime shorter than a retransmission on
+/// a lossy link, the server abandons late video while every audio message still plays.
+#[test]
+fn late_video_is_abandoned_audio_is_not() {
+    let cfg = TcServerConfig {
+        video_lifetime: Duration::from_millis(30),
+        ..TcServerConfig::default()
+    };
+    let count = 150;
+    let mut h = publish_and_play_with(41, lossy(), count, cfg);
+    // Let retransmissions settle, then count.
+    let until = h.p.now + Duration::from_secs(5);
+    h.run_until(|h| h.p.now >= until);
+    let played = h.played();
+    let audio = played
+        .iter()
+        .filter(|m| m.type_id == MessageType::AUDIO)
+        .count();
+    let video = played
+        .iter()
+        .filter(|m| m.type_id == MessageType::VIDEO)
+        .count();
+    let sent_video = (count / 3) as usize;
+    println!("played audio {audio}, video {video} of {sent_video}");
+    assert_eq!(
+        audio,
+        count as usize - sent_video,
+        "every audio message played"
+    );
+    assert!(
+        video < sent_video,
+        "some late video abandoned ({video} of {sent_video} played)"
+    );
+    assert!(video > 0, "video still flows ({video} of {sent_video})");
 }
