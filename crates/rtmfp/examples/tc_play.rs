@@ -8,14 +8,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use sluice_rtmfp::tc::{TcClient, TcClientConfig, TcClientEvent};
-use sluice_rtmfp::{Endpoint, EndpointConfig, Epd, Event};
-use sluice_rtmp::command::{ConnectCommand, PlayArgs};
+use sluice_rtmfp::tc::{TcClient, TcClientEvent};
+use sluice_rtmp::command::PlayArgs;
 use sluice_rtmp::MessageType;
 
 fn main() -> std::io::Result<()> {
@@ -28,42 +25,17 @@ fn main() -> std::io::Result<()> {
     let url = &args[2];
     let name = &args[3];
     let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let app = url.splitn(4, '/').nth(3).unwrap_or("").to_owned();
-    let socket = UdpSocket::bind("0.0.0.0:0")?;
     let start = Instant::now();
-    let mut ep = Endpoint::new(
-        EndpointConfig::default(),
-        start,
-        Box::new(StdRng::from_entropy()),
-    );
-    let session = ep
-        .connect(start, server, Epd::for_uri(url))
-        .expect("start session");
+    let (socket, mut ep, session) = support::open_client(server, url)?;
     let mut tc: Option<TcClient> = None;
     let (mut audio, mut video, mut data) = (0u32, 0u32, 0u32);
     let mut buf = vec![0u8; 8192];
     while start.elapsed() < Duration::from_secs(secs) {
         let now = support::turn(&socket, &mut ep, &mut buf, Duration::from_millis(100))?;
         while let Some(event) = ep.poll_event() {
-            if let Event::SessionOpened { peer_id, addr, .. } = &event {
-                let hex = support::hex(peer_id);
-                println!("session open to {addr}, server peer id {hex}");
-                let mut c = TcClient::new(session, TcClientConfig::default());
-                c.connect(&mut ep, now, ConnectCommand::new(app.clone(), url.clone()))
-                    .expect("connect");
-                c.create_stream(&mut ep, now).expect("createStream");
-                tc = Some(c);
-                continue;
-            }
-            if let Event::SessionClosed { reason, .. } = &event {
-                println!("session closed: {reason:?}");
-            }
+            let evs = support::client_events(&mut ep, now, session, url, &mut tc, &event);
             let Some(c) = tc.as_mut() else { continue };
-            if let Err(e) = c.handle_event(&mut ep, now, &event) {
-                println!("protocol error: {e}");
-                std::process::exit(1);
-            }
-            while let Some(ev) = c.poll_event() {
+            for ev in evs {
                 match ev {
                     TcClientEvent::StreamCreated { stream_id, .. } => {
                         println!("stream {stream_id} created; play {name}");

@@ -1,10 +1,44 @@
 //! The blocking-UDP loop the interop examples share: wait for a datagram or the endpoint's next
 //! timer (at most `max_wait`), hand it to the endpoint, run its timers; and flush its output.
 
-use std::net::UdpSocket;
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use sluice_rtmfp::Endpoint;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sluice_rtmfp::tc::{TcClient, TcClientConfig, TcClientEvent};
+use sluice_rtmfp::{Endpoint, EndpointConfig, Epd, Event, SessionHandle};
+use sluice_rtmp::command::ConnectCommand;
+
+/// A client: a socket on an ephemeral port, an endpoint, and a session opening to `server`.
+pub fn open_client(
+    server: SocketAddr,
+    url: &str,
+) -> std::io::Result<(UdpSocket, Endpoint, SessionHandle)> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    let now = Instant::now();
+    let mut ep = Endpoint::new(
+        EndpointConfig::default(),
+        now,
+        Box::new(StdRng::from_entropy()),
+    );
+    let session = ep
+        .connect(now, server, Epd::for_uri(url))
+        .expect("start session");
+    Ok((socket, ep, session))
+}
+
+/// Once the session is open: `connect` to the URL's app and one `createStream`.
+pub fn connect(ep: &mut Endpoint, now: Instant, session: SessionHandle, url: &str) -> TcClient {
+    let app = url.splitn(4, '/').nth(3).unwrap_or("").to_owned();
+    let mut c = TcClient::new(session, TcClientConfig::default());
+    c.connect(ep, now, ConnectCommand::new(app, url))
+        .expect("connect");
+    c.create_stream(ep, now).expect("createStream");
+    c
+}
 
 /// One turn: receive (or time out), then `handle_timeout`. Returns the time it ended.
 pub fn turn(
@@ -48,4 +82,36 @@ pub fn flush(socket: &UdpSocket, ep: &mut Endpoint) -> std::io::Result<()> {
 /// Lower-case hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Hand an endpoint event to the client, creating it (connect + createStream) when the session
+/// opens; returns the client's events. A closed session or a protocol error ends the program.
+pub fn client_events(
+    ep: &mut Endpoint,
+    now: Instant,
+    session: SessionHandle,
+    url: &str,
+    tc: &mut Option<TcClient>,
+    event: &Event,
+) -> Vec<TcClientEvent> {
+    match event {
+        Event::SessionOpened { peer_id, addr, .. } => {
+            println!("session open to {addr}, server peer id {}", hex(peer_id));
+            *tc = Some(connect(ep, now, session, url));
+            return Vec::new();
+        }
+        Event::SessionClosed { reason, .. } => {
+            println!("session closed: {reason:?}");
+            std::process::exit(1);
+        }
+        _ => {}
+    }
+    let Some(c) = tc.as_mut() else {
+        return Vec::new();
+    };
+    if let Err(e) = c.handle_event(ep, now, event) {
+        println!("protocol error: {e}");
+        std::process::exit(1);
+    }
+    std::iter::from_fn(|| c.poll_event()).collect()
 }
