@@ -633,3 +633,35 @@ fn late_video_is_abandoned_audio_is_not() {
     );
     assert!(video > 0, "video still flows ({video} of {sent_video})");
 }
+
+/// `createStream` past `max_streams` is answered with `_error`, not a new stream.
+#[test]
+fn stream_limit_answers_error() {
+    let cfg = TcServerConfig {
+        max_streams: 1,
+        ..TcServerConfig::default()
+    };
+    let mut h = Harness::with_config(51, clean(), cfg);
+    let control =
+        h.p.client
+            .open_flow(h.client, TcMetadata::CONTROL.encode(), None, 5)
+            .unwrap();
+    let connect = ConnectCommand::new("live", "rtmfp://192.0.2.1/live");
+    h.command(control, Command::Connect(connect));
+    for tid in [2.0, 3.0] {
+        h.command(
+            control,
+            Command::CreateStream {
+                transaction_id: tid,
+            },
+        );
+    }
+    h.run_until(|h| h.commands().iter().any(|(_, c)| c.transaction_id == 3.0));
+    let answers: Vec<(String, f64)> = h
+        .commands()
+        .into_iter()
+        .map(|(_, c)| (c.name, c.transaction_id))
+        .collect();
+    assert!(answers.contains(&("_result".into(), 2.0)));
+    assert!(answers.contains(&("_error".into(), 3.0)));
+}
