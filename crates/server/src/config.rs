@@ -45,6 +45,10 @@ pub struct Settings {
     pub record: crate::record::RecordSection,
 }
 
+/// The most any latency setting may hold media (ms): beyond a second a player's buffer, not
+/// the server, is the place to wait.
+pub const MAX_HOLD_MS: u64 = 1000;
+
 /// `[server]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -78,6 +82,40 @@ pub struct ServerSection {
     /// is waiting for the data (it still reaches the GOP cache). The first player to arrive may
     /// see the stream this much late at first. 0 = read as soon as data arrives. Default 100.
     pub unwatched_read_ms: u64,
+    /// The latency budget: how many milliseconds the server may hold a stream's media to merge
+    /// it into fewer, larger writes to each player (see docs/CAPACITY.md). 0 = every video frame
+    /// goes out at once, with the audio before it (`fanout_batch_ms`). Up to 1000. Default 0.
+    pub latency_budget_ms: u64,
+    /// Merge more when the server nears its CPU capacity: the load rule of docs/CAPACITY.md may
+    /// hold media longer than the budget, up to `overload_max_ms`. Default true.
+    pub adaptive_batching: bool,
+    /// The most the load rule holds media, in milliseconds (it never lowers a larger budget).
+    /// Up to 1000. Default 200.
+    pub overload_max_ms: u64,
+    /// Per-app settings (`[[server.app]]`); the first entry whose `app` glob matches applies.
+    pub app: Vec<AppSettings>,
+}
+
+/// `[[server.app]]`: settings of the apps whose name matches `app`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// App name glob (`*` matches any run of characters).
+    pub app: String,
+    /// The latency budget of these apps' streams (see `latency_budget_ms`).
+    pub latency_budget_ms: u64,
+}
+
+impl ServerSection {
+    /// The latency budget of `app`'s streams: its `[[server.app]]` entry's, else the global one.
+    pub fn latency_budget(&self, app: &str) -> std::time::Duration {
+        let ms = self
+            .app
+            .iter()
+            .find(|a| crate::app::rules::glob_match(&a.app, app))
+            .map_or(self.latency_budget_ms, |a| a.latency_budget_ms);
+        std::time::Duration::from_millis(ms)
+    }
 }
 
 impl Default for ServerSection {
@@ -93,6 +131,10 @@ impl Default for ServerSection {
             fanout_batch_ms: 40,
             direct_write: true,
             unwatched_read_ms: 100,
+            latency_budget_ms: 0,
+            adaptive_batching: true,
+            overload_max_ms: 200,
+            app: Vec::new(),
         }
     }
 }
@@ -450,6 +492,25 @@ impl Settings {
                 key: "server.listen",
                 why: "at least one address is needed",
             });
+        }
+        let budgets = std::iter::once(("server.latency_budget_ms", self.server.latency_budget_ms))
+            .chain(std::iter::once((
+                "server.overload_max_ms",
+                self.server.overload_max_ms,
+            )))
+            .chain(
+                self.server
+                    .app
+                    .iter()
+                    .map(|a| ("server.app.latency_budget_ms", a.latency_budget_ms)),
+            );
+        for (key, ms) in budgets {
+            if ms > MAX_HOLD_MS {
+                return Err(ConfigError::Invalid {
+                    key,
+                    why: "must be 0..=1000 (milliseconds)",
+                });
+            }
         }
         if self.server.chunk_size == 0 || self.server.chunk_size > 0x7FFF_FFFF {
             return Err(ConfigError::Invalid {

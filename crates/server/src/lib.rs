@@ -13,6 +13,7 @@
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
 //! - [`record`]: recordings (DVR), a hub sink writing FLV or fragmented MP4 files;
+//! - [`load`]: the load rule of the latency budget (hold media longer when the CPU is busy);
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
@@ -22,6 +23,7 @@ pub mod control;
 pub mod driver;
 pub mod http;
 pub mod hub;
+pub mod load;
 pub mod log_throttle;
 pub mod proxy;
 pub mod record;
@@ -65,6 +67,8 @@ pub struct Context {
     pub recorders: record::Recorders,
     /// Summarises repeated warnings (`log.repeat_limit`).
     pub log_throttle: log_throttle::LogThrottle,
+    /// The load rule's current hold (`server.adaptive_batching`), read by every publisher.
+    pub load: std::sync::Arc<load::Governor>,
     /// Flips to true when the server shuts down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }

@@ -73,6 +73,9 @@ const LIVE_KEYS: &[&str] = &[
     "server.ping_interval_secs",
     "server.chunk_size",
     "server.window_ack_size",
+    // Latency budgets apply to streams published after the reload.
+    "server.latency_budget_ms",
+    "server.app",
     "api.token",
     "metrics.max_stream_series",
     "relay.",

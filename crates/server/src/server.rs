@@ -237,8 +237,19 @@ impl Server {
                 ctx.registry.sample(std::time::Instant::now())
             })
         };
+        // The load rule of the latency budget (docs/CAPACITY.md).
+        let load = {
+            let s = &ctx.settings.server;
+            let max = if s.adaptive_batching {
+                Duration::from_millis(s.overload_max_ms)
+            } else {
+                Duration::ZERO
+            };
+            tokio::spawn(crate::load::run(ctx.load.clone(), max))
+        };
         shutdown.await;
         info!("shutting down");
+        load.abort();
         summaries.abort();
         sampler.abort();
         accept_tasks.abort_all();
@@ -430,6 +441,7 @@ impl Context {
             app: arc_swap::ArcSwap::from_pointee(app),
             listeners: std::sync::OnceLock::new(),
             next_id: std::sync::atomic::AtomicU64::new(1),
+            load: std::sync::Arc::default(),
             shutdown,
         }
     }

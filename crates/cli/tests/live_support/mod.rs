@@ -10,8 +10,11 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 mod http;
+mod stalled;
 #[allow(unused_imports)] // Each test binary uses a different subset.
 pub use http::*;
+#[allow(unused_imports)]
+pub use stalled::stalled_player_scenario;
 
 use bytes::Bytes;
 use sluice_rtmp::command::{PlayArgs, PublishMode};

@@ -295,14 +295,29 @@ impl Connection {
                     .ctx
                     .relays
                     .start_pushes(&self.ctx, &self.app, &key, &push);
-                info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
+                let budget = self
+                    .ctx
+                    .live
+                    .load()
+                    .settings
+                    .server
+                    .latency_budget(&self.app);
+                if budget.is_zero() {
+                    info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), "publish");
+                } else {
+                    info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, mode = mode.as_str(), latency_budget_ms = budget.as_millis() as u64, "publish");
+                }
                 self.publishers.insert(
                     stream_id,
                     PublishSlot {
                         publisher,
                         entry,
                         _pushes: pushes,
-                        batch: Vec::with_capacity(64),
+                        batch: super::batch::Batch::new(
+                            budget,
+                            self.ctx.hub.config().player_queue_max_bytes,
+                            self.ctx.hub.config().player_queue_max_frames,
+                        ),
                         name: key.clone(),
                         started: Instant::now(),
                         bytes: 0,

@@ -208,8 +208,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     set_low_watermark(rd, &mut lp, false);
                 }
                 if lp.batch_deadline.is_some_and(|at| at <= now) {
-                    lp.batch_deadline = None;
-                    sh.lock().flush_batches();
+                    lp.batch_deadline = sh.lock().flush_due(now, lp.batch_window);
                 }
                 if next_tick <= now {
                     next_tick = now + TICK;

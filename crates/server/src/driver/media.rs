@@ -1,5 +1,5 @@
 //! The media path of a connection: a publisher's audio, video and data messages classified and
-//! batched into the hub (`fanout_batch_ms`), `@setDataFrame`/`onMetaData` cached as metadata, and
+//! batched into the hub (`fanout_batch_ms`, the latency budget: [`super::batch`]), `@setDataFrame`/`onMetaData` cached as metadata, and
 //! what the hub has for a player turned into RTMP messages with per-player timestamps.
 
 use super::{Connection, PENDING_KEEP};
@@ -60,13 +60,10 @@ impl Connection {
                 }
             }
         };
-        // A batch ends with a video frame: players get each picture at once, with the audio
-        // that came before it, in one write. Audio alone waits for the batch window.
-        let ends_batch = frame.kind == FrameKind::Video && !frame.sequence_header;
-        slot.batch.push(frame);
-        if ends_batch {
-            slot.flush();
-        }
+        // Without a hold a batch ends with a video frame: players get each picture at once,
+        // with the audio that came before it, in one write (audio alone waits for the batch
+        // window); with one it ends when its first frame has waited that long (batch.rs).
+        slot.push(frame, self.ctx.load.hold());
     }
 
     pub(super) fn on_publisher_data(
@@ -91,7 +88,10 @@ impl Connection {
                         slot.flush();
                         slot.publisher.set_metadata(rest);
                     } else {
-                        slot.batch.push(MediaFrame::data(timestamp.value(), rest));
+                        slot.push(
+                            MediaFrame::data(timestamp.value(), rest),
+                            self.ctx.load.hold(),
+                        );
                     }
                 }
             }
@@ -101,9 +101,10 @@ impl Connection {
                 slot.publisher.set_metadata(payload);
             }
             "@clearDataFrame" => {}
-            _ => slot
-                .batch
-                .push(MediaFrame::data(timestamp.value(), payload)),
+            _ => slot.push(
+                MediaFrame::data(timestamp.value(), payload),
+                self.ctx.load.hold(),
+            ),
         }
     }
 

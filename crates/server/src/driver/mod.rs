@@ -28,6 +28,7 @@ use crate::shared_objects::SoSender;
 use crate::timestamps::TimestampMapper;
 use crate::Context;
 
+mod batch;
 mod decide;
 mod direct;
 mod events;
@@ -116,8 +117,8 @@ struct PublishSlot {
     entry: StreamGuard,
     /// The stream's push relays, stopped with the slot.
     _pushes: crate::relay::PushGuard,
-    /// Frames received but not yet handed to the hub (see `fanout_batch_ms`).
-    batch: Vec<MediaFrame>,
+    /// Frames received but not yet handed to the hub (see [`batch`]).
+    batch: batch::Batch,
     name: String,
     started: Instant,
     bytes: u64,
@@ -212,7 +213,18 @@ enum AfterRead {
 impl PublishSlot {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
-            self.publisher.send_many(self.batch.drain(..));
+            self.publisher.send_many(self.batch.take());
+        }
+    }
+
+    /// Add a frame to the batch (`load_hold`: what the load rule asks for); hand the batch to
+    /// the hub when it is complete.
+    fn push(&mut self, frame: MediaFrame, load_hold: Duration) {
+        if self
+            .batch
+            .push(frame, tokio::time::Instant::now(), load_hold)
+        {
+            self.flush();
         }
     }
 }
@@ -397,8 +409,10 @@ impl Connection {
                     }
                 }
                 _ = sleep_until_opt(lp.batch_deadline) => {
-                    lp.batch_deadline = None;
-                    self.flush_batches();
+                    // Everything due by the deadline that fired goes (the timer is re-armed later).
+                    let due = lp.batch_deadline.take().unwrap_or_else(tokio::time::Instant::now);
+                    let now = tokio::time::Instant::now().max(due);
+                    lp.batch_deadline = self.flush_due(now, lp.batch_window);
                 }
                 r = recv_players(&mut self.players) => {
                     match r {
@@ -493,13 +507,12 @@ impl Connection {
         }
         let closing = self.drain_session_events();
         lp.unwatched = self.is_unwatched_publisher();
-        if lp.batch_window.is_zero() || closing.is_some() || lp.unwatched {
+        if closing.is_some() || lp.unwatched {
             // Nobody to batch for when no player watches: hand frames on at once (no timer).
             self.flush_batches();
-        } else if !self.has_batched() {
             lp.batch_deadline = None;
-        } else if lp.batch_deadline.is_none() {
-            lp.batch_deadline = Some(tokio::time::Instant::now() + lp.batch_window);
+        } else {
+            lp.batch_deadline = self.flush_due(tokio::time::Instant::now(), lp.batch_window);
         }
         match closing {
             Some(r) => AfterRead::Close(r),
@@ -568,8 +581,22 @@ impl Connection {
         }
     }
 
-    fn has_batched(&self) -> bool {
-        self.publishers.values().any(|p| !p.batch.is_empty())
+    /// Hand to the hub every batch due by `now` (`audio_window`: `fanout_batch_ms`); the
+    /// deadline of the earliest batch left.
+    fn flush_due(
+        &mut self,
+        now: tokio::time::Instant,
+        audio_window: Duration,
+    ) -> Option<tokio::time::Instant> {
+        let mut next = None;
+        for slot in self.publishers.values_mut() {
+            match slot.batch.deadline(audio_window) {
+                Some(at) if at <= now => slot.flush(),
+                Some(at) => next = Some(next.map_or(at, |n: tokio::time::Instant| n.min(at))),
+                None => {}
+            }
+        }
+        next
     }
 
     /// Hand every batched frame to the hub: one wake-up per player per batch.
