@@ -80,39 +80,6 @@ run_case() {
     measure_server "$out" "$spid" "$bpid" "$total" "$label $mode"
 }
 
-start_sluice() { # LABEL EXTRA_ENV...
-    local label="$1"; shift
-    local port; port=$(free_port)
-    env -u SLUICE_FFMPEG9 "$@" SLUICE_HTTP_LISTEN= taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --log warn \
-        >"$WORK/$label.log" 2>&1 &
-    SPID=$!; PIDS+=("$SPID"); SPORT=$port
-    wait_port "$port"
-}
-start_nginx() {
-    local port; port=$(free_port)
-    mkdir -p "$WORK/nginx"
-    cat >"$WORK/nginx/nginx.conf" <<CONF
-load_module $MODULE;
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 65536;
-error_log $WORK/nginx/error.log warn;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 8192; }
-rtmp {
-    server {
-        listen 127.0.0.1:$port;
-        chunk_size 4096;
-        application live { live on; record off; }
-    }
-}
-CONF
-    taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-    SPID=$!; PIDS+=("$SPID"); SPORT=$port
-    wait_port "$port"
-}
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 LOWLAT_ENV="${SLUICE_BENCH_LOWLAT_ENV:-${SLUICE_BENCH_EXTRA_ENV:-SLUICE_SERVER_FANOUT_BATCH_MS=0}}"
 INGEST_ENV="${SLUICE_BENCH_INGEST_ENV:-SLUICE_HUB_GOP_CACHE_UNWATCHED=false}"

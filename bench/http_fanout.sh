@@ -90,7 +90,6 @@ start_nms() {
     SPID=$!; PIDS+=("$SPID")
     wait_port "$RPORT"; wait_port "$HPORT"
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 for server in sluice nms; do
     [ -z "$ONLY" ] || [ "$ONLY" = "$server" ] || continue

@@ -40,17 +40,62 @@ PY
     echo "   $label: server CPU $(python3 -c "import json;print(round(json.load(open('$out'))['server_cpu_percent'],1))")%"
 }
 
-# ensure_fixture: FIXTURE = the 2 Mbps test stream in .cache, made once with ffmpeg.
+# make_fixture PATH SIZE FPS VIDEO_KBPS AUDIO_KBPS: a 60 s H.264 (CBR, GOP 2 s, no B-frames) + AAC
+# FLV from a lavfi source, made once with ffmpeg and kept in .cache.
+make_fixture() {
+    local path="$1" size="$2" fps="$3" vk="$4" ak="$5"
+    [ -s "$path" ] && return 0
+    echo "== making the fixture $(basename "$path") (60 s, $size $fps fps, GOP 2 s, CBR ${vk}k + AAC ${ak}k)"
+    mkdir -p "$(dirname "$path")"
+    ffmpeg -hide_banner -loglevel error -y \
+        -f lavfi -i "testsrc2=size=$size:rate=$fps" -f lavfi -i "sine=f=440:sample_rate=44100" \
+        -t 60 -c:v libx264 -preset veryfast -tune zerolatency -g $((fps * 2)) -bf 0 \
+        -b:v "${vk}k" -minrate "${vk}k" -maxrate "${vk}k" -bufsize "${vk}k" -x264-params nal-hrd=cbr \
+        -c:a aac -b:a "${ak}k" -ac 2 -f flv "$path.tmp"
+    mv "$path.tmp" "$path"
+}
+
+# ensure_fixture: FIXTURE = the 2 Mbps test stream (1280x720 25 fps, 1900k + 128k);
+# FIXTURE_05 = the 0.5 Mbps one (640x360 30 fps, 420k + 64k).
 ensure_fixture() {
     FIXTURE="$ROOT/.cache/bench-2mbps.flv"
-    if [ ! -s "$FIXTURE" ]; then
-        echo "== making the 2 Mbps fixture (60 s, 1280x720 25 fps, GOP 2 s, CBR + AAC 128k)"
-        mkdir -p "$ROOT/.cache"
-        ffmpeg -hide_banner -loglevel error -y \
-            -f lavfi -i "testsrc2=size=1280x720:rate=25" -f lavfi -i "sine=f=440:sample_rate=44100" \
-            -t 60 -c:v libx264 -preset veryfast -tune zerolatency -g 50 -bf 0 \
-            -b:v 1900k -minrate 1900k -maxrate 1900k -bufsize 1900k -x264-params nal-hrd=cbr \
-            -c:a aac -b:a 128k -ac 2 -f flv "$FIXTURE.tmp"
-        mv "$FIXTURE.tmp" "$FIXTURE"
-    fi
+    FIXTURE_05="$ROOT/.cache/bench-0.5mbps.flv"
+    make_fixture "$FIXTURE" 1280x720 25 1900 128
+    make_fixture "$FIXTURE_05" 640x360 30 420 64
 }
+
+# Servers for the fan-out scripts; each sets SPID and SPORT and is pinned to CPU 0. They use the
+# caller's WORK (scratch directory), BIN (sluice binary), MODULE (nginx-rtmp module) and PIDS.
+start_sluice() { # LABEL EXTRA_ENV...
+    local label="$1"; shift
+    local port; port=$(free_port)
+    env -u SLUICE_FFMPEG9 "$@" SLUICE_HTTP_LISTEN= taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --log warn \
+        >"$WORK/$label.log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID"); SPORT=$port
+    wait_port "$port"
+}
+start_nginx() {
+    local port; port=$(free_port)
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module $MODULE;
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log $WORK/nginx/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 8192; }
+rtmp {
+    server {
+        listen 127.0.0.1:$port;
+        chunk_size 4096;
+        application live { live on; record off; }
+    }
+}
+CONF
+    taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID"); SPORT=$port
+    wait_port "$port"
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
