@@ -98,6 +98,9 @@ fn scrapes_pass_promtool_and_follow_the_connections() {
     promtool_check(&idle);
     let start = value(&idle, TOTAL);
     assert_eq!(value(&idle, "sluice_streams"), 0.0);
+    // The load rule: an idle server holds nothing.
+    assert_eq!(value(&idle, "sluice_load_hold_seconds"), 0.0, "{idle}");
+    assert!(value(&idle, "sluice_load_duty") < 1.0, "{idle}");
 
     let _publisher = publish_flv(&ffmpeg(), &input, &server.url("m"));
     let out = dir.path().join("p1.flv");

@@ -97,6 +97,23 @@ impl Governor {
     }
 }
 
+/// The load rule's state in the Prometheus text format, appended to `/metrics`:
+/// `sluice_load_duty` (the last measured duty) and `sluice_load_hold_seconds` (the hold it asks
+/// for; 0 when there is room).
+pub fn render_metrics(governor: &Governor) -> String {
+    format!(
+        "# HELP sluice_load_duty Process CPU over the cores it may use, last {period} ms (the load rule's input).\n\
+         # TYPE sluice_load_duty gauge\n\
+         sluice_load_duty {duty}\n\
+         # HELP sluice_load_hold_seconds How long the load rule asks publishers to hold media for fewer writes (0: room to spare).\n\
+         # TYPE sluice_load_hold_seconds gauge\n\
+         sluice_load_hold_seconds {hold}\n",
+        period = PERIOD.as_millis(),
+        duty = governor.duty(),
+        hold = governor.hold().as_secs_f64(),
+    )
+}
+
 /// The process's CPU time so far (user + system, every thread).
 fn process_cpu() -> Option<Duration> {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
@@ -186,6 +203,16 @@ mod tests {
         }
         let steps: Vec<u128> = (0..6).map(|_| c.step(0.2).as_millis()).collect();
         assert_eq!(steps, [133, 88, 59, 0, 0, 0]);
+    }
+
+    #[test]
+    fn metrics_show_duty_and_hold() {
+        let g = Governor::default();
+        g.set(MS(75), 0.8);
+        let text = render_metrics(&g);
+        assert!(text.contains("sluice_load_duty 0.8\n"), "{text}");
+        assert!(text.contains("sluice_load_hold_seconds 0.075\n"), "{text}");
+        assert!(text.contains("# TYPE sluice_load_hold_seconds gauge"));
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //!
 //! The hold in force when a batch starts is the one it keeps: a change of the load rule applies
 //! from the next batch.
+//!
+//! The budget bounds what the server adds to a frame's latency, writes included: a batch is
+//! handed over `hold − fan-out time` after its first frame, where the fan-out time is how long
+//! handing the recent batches to every player took (a decaying maximum, [`Batch::record_fanout`]).
+//! So the last player of 1000 gets the first frame of a batch within the budget, not a budget
+//! plus the writes to the 999 before it.
 
 use crate::hub::{FrameKind, MediaFrame};
 use std::time::Duration;
@@ -33,6 +39,8 @@ pub(super) struct Batch {
     hold: Duration,
     /// The stream's latency budget.
     budget: Duration,
+    /// How long handing a batch to the hub (every player's write) took lately.
+    fanout: Duration,
     /// Hand over once this many bytes or frames are held.
     max_bytes: usize,
     max_frames: usize,
@@ -48,6 +56,7 @@ impl Batch {
             since: Instant::now(),
             hold: Duration::ZERO,
             budget,
+            fanout: Duration::ZERO,
             max_bytes: (queue_bytes / 4).clamp(1, MAX_BYTES),
             max_frames: (queue_frames / 4).clamp(1, MAX_FRAMES),
         }
@@ -62,7 +71,9 @@ impl Batch {
     pub(super) fn push(&mut self, frame: MediaFrame, now: Instant, load_hold: Duration) -> bool {
         if self.frames.is_empty() {
             self.since = now;
-            self.hold = self.budget.max(load_hold);
+            let hold = self.budget.max(load_hold);
+            // A hold the writes alone use up is no hold: the batch ends at each picture.
+            self.hold = hold.saturating_sub(self.fanout);
         }
         let picture = frame.kind == FrameKind::Video && !frame.sequence_header;
         self.bytes += frame.payload.len();
@@ -89,6 +100,12 @@ impl Batch {
             self.hold
         };
         Some(self.since + wait)
+    }
+
+    /// How long handing the last batch to the hub took: the estimate decays by 1/8 a batch and
+    /// jumps to any longer time at once.
+    pub(super) fn record_fanout(&mut self, took: Duration) {
+        self.fanout = took.max(self.fanout.mul_f64(0.875));
     }
 
     /// Everything batched, in arrival order; the batch is empty afterwards.
@@ -173,6 +190,28 @@ mod tests {
         let mut b = Batch::new(MS(300), 4 << 20, 1024);
         assert!(!b.push(video(0, true), t, MS(75)));
         assert_eq!(b.deadline(MS(40)), Some(t + MS(300)));
+    }
+
+    #[test]
+    fn the_fanout_time_comes_out_of_the_hold() {
+        let t = Instant::now();
+        let mut b = Batch::new(MS(100), 4 << 20, 1024);
+        b.record_fanout(MS(20));
+        assert!(!b.push(video(0, true), t, Duration::ZERO));
+        assert_eq!(b.deadline(MS(40)), Some(t + MS(80)));
+        assert!(b.push(video(80, false), t + MS(80), Duration::ZERO));
+        b.take().for_each(drop);
+        // A shorter fan-out lowers the estimate by an eighth a batch, not at once.
+        b.record_fanout(MS(1));
+        assert!(!b.push(video(120, false), t + MS(120), Duration::ZERO));
+        assert_eq!(
+            b.deadline(MS(40)),
+            Some(t + MS(120) + MS(100) - MS(20).mul_f64(0.875))
+        );
+        b.take().for_each(drop);
+        // Writes that take the whole budget leave no hold: each picture ends a batch.
+        b.record_fanout(MS(150));
+        assert!(b.push(video(200, false), t + MS(200), Duration::ZERO));
     }
 
     #[test]

@@ -213,7 +213,11 @@ enum AfterRead {
 impl PublishSlot {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
+            // The hub writes to caught-up players in place (direct.rs): this is the fan-out
+            // time the next batch's hold makes room for.
+            let start = std::time::Instant::now();
             self.publisher.send_many(self.batch.take());
+            self.batch.record_fanout(start.elapsed());
         }
     }
 
