@@ -140,12 +140,6 @@ fn main() -> std::io::Result<()> {
                             }
                         }
                     }
-                    TcServerEvent::PeerInfo(reported) => {
-                        // setPeerInfo makes the client introducible to P2P peers.
-                        let addrs = sluice_rtmfp::tc::peer_addresses(&reported);
-                        println!("session {s:?} setPeerInfo {addrs:?}");
-                        let _ = ep.set_peer_addresses(s, &addrs);
-                    }
                     other => println!("session {s:?} {other:?}"),
                 }
             }

@@ -69,14 +69,8 @@ pub enum InitiatorStyle {
 pub struct EndpointConfig {
     /// Limits on the far ends.
     pub limits: Limits,
-    /// Answer IHellos (be a server, or a P2P responder). Default false.
+    /// Answer IHellos (be a server). Default false.
     pub accept: bool,
-    /// Introduce peers (P2P, RFC 7016 §3.5.1.4–3.5.1.6, RFC 7425 §5.4): an IHello naming the
-    /// peer ID of a session opened to this endpoint, whose peer reported its addresses
-    /// ([`Endpoint::set_peer_addresses`](crate::Endpoint::set_peer_addresses), what RTMP's
-    /// `setPeerInfo` does), gets a Redirect to that peer's addresses, and the peer a Forwarded
-    /// IHello with the initiator's address. Default false; [`EndpointConfig::server`] true.
-    pub introduce: bool,
     /// DH groups, preferred first. Default `[14, 2]`: group 2 is mandatory (RFC 7425 §4.2);
     /// 16 is supported but costs ~10× group 14 per handshake.
     pub groups: Vec<GroupId>,
@@ -107,7 +101,6 @@ impl Default for EndpointConfig {
         EndpointConfig {
             limits: Limits::default(),
             accept: false,
-            introduce: false,
             groups: vec![GroupId::MODP_2048, GroupId::MODP_1024],
             initiator_style: InitiatorStyle::Static,
             hmac_len: 10,
@@ -128,7 +121,6 @@ impl EndpointConfig {
     pub fn server() -> Self {
         EndpointConfig {
             accept: true,
-            introduce: true,
             ..Self::default()
         }
     }

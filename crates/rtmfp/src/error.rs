@@ -119,10 +119,6 @@ pub enum HandshakeError {
     /// An endpoint discriminator the endpoint does not answer.
     #[error("endpoint discriminator not for this endpoint")]
     NotForUs,
-    /// An IHello for a peer ID this endpoint cannot introduce: no open session to that peer,
-    /// or the peer did not report its addresses (RFC 7016 §3.5.1.4).
-    #[error("IHello for a peer that is not here to introduce")]
-    NoSuchPeer,
     /// A certificate or key component is malformed.
     #[error("malformed {what}")]
     Malformed {

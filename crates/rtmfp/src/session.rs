@@ -25,8 +25,6 @@ pub const CLOSE_INTERVAL: Duration = Duration::from_secs(5);
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Linger after a received close, answering repeats.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(19);
-/// Forwarded IHellos taken from one packet; more are dropped.
-pub const MAX_FORWARDED_PER_PACKET: usize = 4;
 
 /// Which end started the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +60,6 @@ pub struct Session {
     /// Responder: the initiator's session ID and SKIC, and the RIKeying packet, to answer a
     /// repeated IIKeying.
     pub(crate) rikeying: Option<(Bytes, Vec<u8>)>,
-    /// The addresses the peer reported (`setPeerInfo`); `Some` makes the peer introducible.
-    pub(crate) reported: Option<Vec<SocketAddr>>,
-    /// Forwarded IHellos of the last packet (EPD, reply address, tag), for the endpoint.
-    pub(crate) forwarded: Vec<(Bytes, SocketAddr, Bytes)>,
     epoch: Instant,
     echo: Echo,
     rtt: Rtt,
@@ -105,8 +99,6 @@ impl Session {
             state: State::Open,
             confirmed: role == Role::Initiator,
             rikeying: None,
-            reported: None,
-            forwarded: Vec::new(),
             epoch,
             echo: Echo::default(),
             rtt: Rtt::default(),
@@ -319,19 +311,11 @@ impl Session {
                         self.state = State::Closed;
                     }
                 }
-                // P2P introduction (RFC 7016 §3.5.1.5): the endpoint answers it like an IHello
-                // from the reply address. At most a few per packet: the rest are ignored below.
-                Chunk::ForwardedIHello {
-                    epd,
-                    reply_address,
-                    tag,
-                } if self.forwarded.len() < MAX_FORWARDED_PER_PACKET => {
-                    self.forwarded.push((epd, reply_address.addr, tag));
-                }
                 c if c.kind().is_startup() => {
                     return Err(ProtocolError::StartupChunkInSession { chunk: c.kind().0 }.into())
                 }
-                // Unknown chunks are ignored (RFC 7016 §2.3).
+                // Forwarded IHello (P2P introduction) is not implemented yet; unknown chunks
+                // are ignored (RFC 7016 §2.3).
                 _ => {}
             }
         }

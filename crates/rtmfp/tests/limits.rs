@@ -105,18 +105,6 @@ fn forged_cookie_and_foreign_epd() {
         epd: Bytes::from(Epd::for_peer([1; 32]).encode()),
         tag: Bytes::from(vec![0; 16]),
     });
-    // A server introduces peers: a peer ID it has no session with is a peer not here.
-    assert_eq!(
-        s.handle_datagram(now, from, &d),
-        Err(PeerError::Handshake(HandshakeError::NoSuchPeer))
-    );
-    assert!(s.poll_transmit().is_none(), "nothing answered");
-    // Without introductions a foreign peer ID is simply not for this endpoint.
-    let cfg = EndpointConfig {
-        introduce: false,
-        ..EndpointConfig::server()
-    };
-    let mut s = server(cfg, now);
     assert_eq!(
         s.handle_datagram(now, from, &d),
         Err(PeerError::Handshake(HandshakeError::NotForUs))

@@ -33,10 +33,6 @@ use crate::session::{Role, Session, State};
 
 pub use startup::Opening;
 
-/// Reported addresses kept per session for introductions (and so at most this many plus one
-/// in a Redirect).
-pub const MAX_PEER_ADDRESSES: usize = 8;
-
 /// An RTMFP endpoint.
 pub struct Endpoint {
     cfg: EndpointConfig,
@@ -99,40 +95,9 @@ impl Endpoint {
         &self.cfg
     }
 
-    /// This endpoint's peer ID as a server (SHA-256 of the certificate it answers URI
-    /// endpoint discriminators with).
+    /// This endpoint's peer ID as a responder (SHA-256 of its certificate).
     pub fn peer_id(&self) -> [u8; 32] {
         flash::fingerprint(&self.server_cert)
-    }
-
-    /// This endpoint's peer ID for P2P: the SHA-256 of the certificate it opens sessions with
-    /// in [`InitiatorStyle::Ephemeral`](crate::InitiatorStyle::Ephemeral) (so the ID a server
-    /// sees and introduces), and answers IHellos for that ID with when it accepts sessions.
-    pub fn p2p_peer_id(&self) -> [u8; 32] {
-        flash::fingerprint(&self.ephemeral_cert)
-    }
-
-    /// The addresses the peer of an open session reported (RTMP's `setPeerInfo`): they go,
-    /// after the address the session is seen from, into the Redirect of an introduction to
-    /// this peer, and make the peer introducible ([`EndpointConfig::introduce`]). At most
-    /// [`MAX_PEER_ADDRESSES`] are kept.
-    pub fn set_peer_addresses(
-        &mut self,
-        session: SessionHandle,
-        addresses: &[SocketAddr],
-    ) -> Result<(), ApiError> {
-        let s = self.open_session_mut(session)?;
-        let mut kept: Vec<SocketAddr> = Vec::new();
-        for a in addresses {
-            if kept.len() == MAX_PEER_ADDRESSES {
-                break;
-            }
-            if *a != s.addr && !kept.contains(a) {
-                kept.push(*a);
-            }
-        }
-        s.reported = Some(kept);
-        Ok(())
     }
 
     /// The next datagram to send.
@@ -205,23 +170,13 @@ impl Endpoint {
         };
         let plain = session.crypto.open(datagram)?;
         let packet = packet::decode(Bytes::from(plain))?;
-        let result = match session.handle_packet(now, packet, &self.cfg, &mut self.events) {
+        match session.handle_packet(now, packet, &self.cfg, &mut self.events) {
             Err(PeerError::Protocol(e)) => {
                 session.abort(now, e.clone(), &mut self.events);
                 Err(e.into())
             }
             r => r,
-        };
-        let forwarded = std::mem::take(&mut session.forwarded);
-        if self.cfg.accept {
-            // A Forwarded IHello is answered like an IHello from its reply address: our RHello
-            // goes straight to the initiator, which punches the NAT hole (RFC 7016 §3.5.1.5).
-            // One that is not for us is dropped, as an IHello would be.
-            for (epd, reply, tag) in forwarded {
-                let _ = self.on_ihello(now, reply, &epd, tag);
-            }
         }
-        result
     }
 
     fn flush(&mut self, now: Instant) {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::Endpoint;
-use crate::chunk::startup::{Address, Origin};
 use crate::chunk::Chunk;
 use crate::config::InitiatorStyle;
 use crate::cookie::CookieCheck;
@@ -220,70 +219,28 @@ impl Endpoint {
         Ok(())
     }
 
-    pub(super) fn on_ihello(
+    fn on_ihello(
         &mut self,
         now: Instant,
         from: SocketAddr,
         epd: &[u8],
         tag: Bytes,
     ) -> Result<(), PeerError> {
-        let raw = epd;
-        let epd = Epd::decode(raw)?;
-        if tag.len() > 64 {
+        let epd = Epd::decode(epd)?;
+        let for_us = match epd.fingerprint {
+            Some(f) => f == self.peer_id(),
+            None => epd.ancillary.is_some() || epd.hostname.is_some(),
+        };
+        if !for_us || tag.len() > 64 {
             return Err(HandshakeError::NotForUs.into());
         }
-        let cert = match epd.fingerprint {
-            Some(f) if f == self.peer_id() => &self.server_cert,
-            Some(f) if f == self.p2p_peer_id() => &self.ephemeral_cert,
-            Some(f) if self.cfg.introduce => return self.introduce(now, from, raw, f, tag),
-            Some(_) => return Err(HandshakeError::NotForUs.into()),
-            None if epd.ancillary.is_some() || epd.hostname.is_some() => &self.server_cert,
-            None => return Err(HandshakeError::NotForUs.into()),
-        };
         let cookie = self.cookies.make(from, now - self.epoch);
         let chunk = Chunk::RHello {
             tag,
             cookie: Bytes::copy_from_slice(&cookie),
-            certificate: Bytes::copy_from_slice(cert),
+            certificate: Bytes::copy_from_slice(&self.server_cert),
         };
         self.send_startup(now, from, 0, &chunk);
-        Ok(())
-    }
-
-    /// P2P introduction (RFC 7016 §3.5.1.4, RFC 7425 §5.4): `from` asks for `peer`, which has a
-    /// session open to us and reported its addresses. The initiator gets a Redirect to the
-    /// peer's observed and reported addresses; the peer, on its session, a Forwarded IHello with
-    /// the initiator's EPD, tag and observed address, so that it answers the initiator directly.
-    fn introduce(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        epd: &[u8],
-        peer: [u8; 32],
-        tag: Bytes,
-    ) -> Result<(), PeerError> {
-        let target = self
-            .sessions
-            .values_mut()
-            .find(|s| s.is_open() && s.peer_id == peer && s.reported.is_some() && s.addr != from)
-            .ok_or(HandshakeError::NoSuchPeer)?;
-        let mut addresses = vec![Address {
-            addr: target.addr,
-            origin: Origin::OBSERVED,
-        }];
-        addresses.extend(target.reported.iter().flatten().map(|&addr| Address {
-            addr,
-            origin: Origin::LOCAL,
-        }));
-        target.queue_control(Chunk::ForwardedIHello {
-            epd: Bytes::copy_from_slice(epd),
-            reply_address: Address {
-                addr: from,
-                origin: Origin::OBSERVED,
-            },
-            tag: tag.clone(),
-        });
-        self.send_startup(now, from, 0, &Chunk::Redirect { tag, addresses });
         Ok(())
     }
 

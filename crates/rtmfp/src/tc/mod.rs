@@ -24,33 +24,3 @@ pub use message::{TcMessage, TcMessageError, TcUserControl};
 pub use metadata::{ReceiveIntent, TcMetadata, TcMetadataError};
 pub use server::{TcError, TcServer, TcServerConfig, TcServerEvent};
 pub use sync::FlowSync;
-
-use std::net::SocketAddr;
-
-/// The addresses of a `setPeerInfo` (`"ip:port"`, `"[v6]:port"`; RFC 7425 §5.4) that parse, for
-/// [`Endpoint::set_peer_addresses`](crate::Endpoint::set_peer_addresses); the others are
-/// skipped, as a peer's own view of its addresses is only a hint.
-pub fn peer_addresses(reported: &[String]) -> Vec<SocketAddr> {
-    reported
-        .iter()
-        .filter_map(|a| a.trim().parse().ok())
-        .collect()
-}
-
-#[cfg(test)]
-mod peer_info_tests {
-    #[test]
-    fn peer_addresses_parse_v4_and_v6_and_skip_the_rest() {
-        let got = super::peer_addresses(&[
-            "192.168.1.5:50001".into(),
-            "[fe80::1]:50002".into(),
-            "not an address".into(),
-            "10.0.0.1".into(),
-        ]);
-        let want: Vec<std::net::SocketAddr> = vec![
-            "192.168.1.5:50001".parse().unwrap(),
-            "[fe80::1]:50002".parse().unwrap(),
-        ];
-        assert_eq!(got, want);
-    }
-}
