@@ -343,35 +343,9 @@ impl Connection {
         }
     }
 
-    /// Record the publish just accepted if `[record]`, the publisher's `record` / `append`
-    /// or the `on_publish` hook says so (the hook's `false` wins over the rest).
+    /// Record the publish just accepted (see [`start_recording`]).
     fn start_recording(&self, key: &str, mode: &PublishMode, hook_record: Option<bool>) {
-        use crate::record::{RecordMode, StartRequest, Trigger};
-        let live = self.ctx.live.load();
-        let cfg = &live.settings.record;
-        let (rule_mode, format) = cfg.rule_for(&self.app, key);
-        let asked = match mode {
-            PublishMode::Record if cfg.allow_publisher_request => Some(Trigger::PublisherRecord),
-            PublishMode::Append if cfg.allow_publisher_request => Some(Trigger::PublisherAppend),
-            _ => None,
-        };
-        let trigger = match hook_record {
-            Some(false) => return,
-            Some(true) => asked.unwrap_or(Trigger::Hook),
-            None => match asked {
-                Some(t) => t,
-                None if rule_mode != RecordMode::Off => Trigger::Config,
-                None => return,
-            },
-        };
-        let req = StartRequest {
-            trigger,
-            mode: rule_mode,
-            format,
-        };
-        if let Err(e) = self.ctx.recorders.start(&self.ctx, &self.app, key, req) {
-            warn!(conn = self.id, app = %self.app, stream = %key, error = %e, "recording not started");
-        }
+        start_recording(&self.ctx, self.id, &self.app, key, mode, hook_record);
     }
 
     /// An allowed play of a stream that is not live, from a client that is not one of our
@@ -446,5 +420,44 @@ impl Connection {
             // Nobody wakes a direct player for what it joins with (caches, `Publish`).
             self.deliver(self.players.len() - 1);
         }
+    }
+}
+
+/// Record a publish just accepted if `[record]`, the publisher's `record` / `append` or the
+/// `on_publish` hook says so (the hook's `false` wins over the rest). Shared by the RTMP and
+/// RTMFP drivers.
+pub(crate) fn start_recording(
+    ctx: &std::sync::Arc<crate::Context>,
+    conn: u64,
+    app: &str,
+    key: &str,
+    mode: &PublishMode,
+    hook_record: Option<bool>,
+) {
+    use crate::record::{RecordMode, StartRequest, Trigger};
+    let live = ctx.live.load();
+    let cfg = &live.settings.record;
+    let (rule_mode, format) = cfg.rule_for(app, key);
+    let asked = match mode {
+        PublishMode::Record if cfg.allow_publisher_request => Some(Trigger::PublisherRecord),
+        PublishMode::Append if cfg.allow_publisher_request => Some(Trigger::PublisherAppend),
+        _ => None,
+    };
+    let trigger = match hook_record {
+        Some(false) => return,
+        Some(true) => asked.unwrap_or(Trigger::Hook),
+        None => match asked {
+            Some(t) => t,
+            None if rule_mode != RecordMode::Off => Trigger::Config,
+            None => return,
+        },
+    };
+    let req = StartRequest {
+        trigger,
+        mode: rule_mode,
+        format,
+    };
+    if let Err(e) = ctx.recorders.start(ctx, app, key, req) {
+        warn!(conn, app = %app, stream = %key, error = %e, "recording not started");
     }
 }

@@ -169,7 +169,7 @@ impl Connection {
     }
 }
 
-fn is_on_metadata(body: &[u8]) -> bool {
+pub(crate) fn is_on_metadata(body: &[u8]) -> bool {
     matches!(Amf0Decoder::new(body).decode(), Ok(Amf0Value::String(s)) if s == "onMetaData")
 }
 
