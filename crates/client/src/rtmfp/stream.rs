@@ -3,11 +3,10 @@
 
 use super::{RtmfpConnection, CLOSE_WAIT};
 use crate::error::{ClientError, Stage};
-use crate::play::{data_event, EndReason, PlayEvent};
+use crate::play::{data_event, play_status, EndReason, PlayEvent};
 use bytes::Bytes;
 use sluice_amf::{Amf0Decoder, Amf0Value};
 use sluice_rtmfp::tc::TcClientEvent;
-use sluice_rtmp::command::codes;
 use sluice_rtmp::{MessageType, RawMessage, Timestamp};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -79,19 +78,13 @@ impl RtmfpPlayer {
                 None => return Ok(None),
             },
             TcClientEvent::Status { stream_id, info } if stream_id == self.stream_id => {
-                if info.is_error() {
-                    return Err(ClientError::StreamError(info));
+                match play_status(info, self.conn.options.end_on_unpublish)? {
+                    Ok(ev) => ev,
+                    Err(end) => {
+                        self.ended = Some(end);
+                        return Ok(None);
+                    }
                 }
-                let ends = match info.code.as_str() {
-                    codes::PLAY_STOP | "NetStream.Play.Complete" => true,
-                    codes::PLAY_UNPUBLISH_NOTIFY => self.conn.options.end_on_unpublish,
-                    _ => false,
-                };
-                if ends {
-                    self.ended = Some(EndReason::Status(info.code.clone()));
-                    return Ok(None);
-                }
-                PlayEvent::Status(info)
             }
             TcClientEvent::Disconnected => {
                 self.ended = Some(EndReason::Closed);

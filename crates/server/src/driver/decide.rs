@@ -115,13 +115,7 @@ impl Connection {
         self.app = app_key(&command.app);
         self.relay_peer = crate::relay::is_relay_flash_ver(command.flash_ver.as_deref());
         self.tc_url = command.tc_url.clone().unwrap_or_default();
-        let (_, app_query) = split_query(&command.app);
-        let (_, tc_query) = split_query(&self.tc_url);
-        self.connect_param = if app_query.is_empty() {
-            tc_query.to_owned()
-        } else {
-            app_query.to_owned()
-        };
+        self.connect_param = connect_param(&command.app, &self.tc_url);
         info!(
             conn = self.id,
             peer = %self.peer,
@@ -274,10 +268,7 @@ impl Connection {
             Ok(a) => (a.stream, a.push, a.record),
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
-                let code = match deny.kind {
-                    DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
-                    _ => codes::PUBLISH_DENIED,
-                };
+                let code = publish_deny_code(deny.kind);
                 let _ = self.session.reject_publish(request, code, &deny.message);
                 return;
             }
@@ -331,10 +322,7 @@ impl Connection {
             }
             Err(e) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
-                let code = match e {
-                    crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
-                    crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
-                };
+                let code = publish_error_code(&e);
                 self.ctx
                     .metrics
                     .request("publish", false, DenyKind::InUse.as_str());
@@ -381,11 +369,7 @@ impl Connection {
             Ok(a) => a.stream,
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "play denied");
-                let code = if deny.kind == DenyKind::NotFound {
-                    codes::PLAY_STREAM_NOT_FOUND
-                } else {
-                    codes::PLAY_FAILED
-                };
+                let code = play_deny_code(deny.kind);
                 let _ = self.session.reject_play(request, code, &deny.message);
                 return;
             }
@@ -459,5 +443,43 @@ pub(crate) fn start_recording(
     };
     if let Err(e) = ctx.recorders.start(ctx, app, key, req) {
         warn!(conn, app = %app, stream = %key, error = %e, "recording not started");
+    }
+}
+
+/// Connect's query string (the parameters of requests whose stream name has none): the
+/// `app`'s, or else the tcUrl's.
+pub(crate) fn connect_param(app: &str, tc_url: &str) -> String {
+    let (_, app_query) = split_query(app);
+    let (_, tc_query) = split_query(tc_url);
+    if app_query.is_empty() {
+        tc_query
+    } else {
+        app_query
+    }
+    .to_owned()
+}
+
+/// The onStatus code of a refused publish.
+pub(crate) fn publish_deny_code(kind: DenyKind) -> &'static str {
+    match kind {
+        DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
+        _ => codes::PUBLISH_DENIED,
+    }
+}
+
+/// The onStatus code of a publish the hub refused.
+pub(crate) fn publish_error_code(e: &crate::hub::PublishError) -> &'static str {
+    match e {
+        crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
+        crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
+    }
+}
+
+/// The onStatus code of a refused play.
+pub(crate) fn play_deny_code(kind: DenyKind) -> &'static str {
+    if kind == DenyKind::NotFound {
+        codes::PLAY_STREAM_NOT_FOUND
+    } else {
+        codes::PLAY_FAILED
     }
 }

@@ -221,7 +221,8 @@ pub(crate) fn record_fps(entry: &StreamEntry, body: &[u8]) {
     }
 }
 
-fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {
+/// One log line naming a stream's codec, from its sequence header.
+pub(crate) fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {
     let described = if video {
         sluice_flv::describe_video_sequence_header(payload)
     } else {

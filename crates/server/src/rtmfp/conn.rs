@@ -6,7 +6,8 @@
 use super::play::{self, PlaySlot};
 use crate::app::{self, Action, Check, Decision, DenyKind};
 use crate::control::{ClientGuard, Role, StreamGuard, Transport};
-use crate::driver::media::{is_on_metadata, record_codec, record_fps};
+use crate::driver::decide;
+use crate::driver::media::{is_on_metadata, log_codec, record_codec, record_fps};
 use crate::driver::{app_key, split_query};
 use crate::hub::{MediaFrame, PeerInfo, Publisher};
 use crate::Context;
@@ -190,14 +191,7 @@ impl Conn {
     fn on_connect(&mut self, ep: &mut Endpoint, sh: &Shared, now: Instant, c: Box<ConnectCommand>) {
         self.app = app_key(&c.app);
         self.tc_url = c.tc_url.clone().unwrap_or_default();
-        let (_, app_query) = split_query(&c.app);
-        let (_, tc_query) = split_query(&self.tc_url);
-        self.connect_param = if app_query.is_empty() {
-            tc_query
-        } else {
-            app_query
-        }
-        .to_owned();
+        self.connect_param = decide::connect_param(&c.app, &self.tc_url);
         info!(conn = self.id, peer = %self.peer, app = %self.app, flash_ver = c.flash_ver.as_deref().unwrap_or(""), "connect");
         if self.app.is_empty() {
             let info =
@@ -226,22 +220,30 @@ impl Conn {
         self.asks.insert(asked.stream_id(), ask);
         match sh.ctx.app.load().check(req) {
             Check::Ready(d) => self.on_decided(ep, sh, now, ask, asked, d),
-            Check::Pending(fut) => {
-                let tx = sh.decided.clone();
-                let session = self.session;
-                tokio::spawn(async move {
-                    let decision = fut.await;
-                    let _ = tx
-                        .send(Decided {
-                            session,
-                            ask,
-                            asked,
-                            decision,
-                        })
-                        .await;
-                });
-            }
+            Check::Pending(fut) => self.wait(sh, ask, asked, fut),
         }
+    }
+
+    /// Decide `asked` when `decision` completes, on the loop (the session keeps being served).
+    fn wait(
+        &self,
+        sh: &Shared,
+        ask: u64,
+        asked: Asked,
+        decision: impl std::future::Future<Output = Decision> + Send + 'static,
+    ) {
+        let tx = sh.decided.clone();
+        let session = self.session;
+        tokio::spawn(async move {
+            let decision = decision.await;
+            let d = Decided {
+                session,
+                ask,
+                asked,
+                decision,
+            };
+            let _ = tx.send(d).await;
+        });
     }
 
     /// Carry out a decision (stale ones, overtaken by a newer request, are dropped).
@@ -311,10 +313,7 @@ impl Conn {
             Ok(a) => a,
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
-                let code = match deny.kind {
-                    DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
-                    _ => codes::PUBLISH_DENIED,
-                };
+                let code = decide::publish_deny_code(deny.kind);
                 let _ = self.tc.reject_stream(
                     ep,
                     now,
@@ -330,10 +329,7 @@ impl Conn {
             Ok(p) => p,
             Err(e) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
-                let code = match e {
-                    crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
-                    crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
-                };
+                let code = decide::publish_error_code(&e);
                 sh.ctx
                     .metrics
                     .request("publish", false, DenyKind::InUse.as_str());
@@ -364,14 +360,7 @@ impl Conn {
             },
         );
         self.client.set_state(&self.app, &key, Role::Publisher);
-        crate::driver::decide::start_recording(
-            &sh.ctx,
-            self.id,
-            &self.app,
-            &key,
-            mode,
-            allowed.record,
-        );
+        decide::start_recording(&sh.ctx, self.id, &self.app, &key, mode, allowed.record);
     }
 
     /// An allowed play of a stream that is not live, in an app with a pull relay, waits for
@@ -392,23 +381,12 @@ impl Conn {
             if let Some(wait) = pull {
                 info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %a.stream, "play waits for a pull relay");
                 let allowed = a.clone();
-                let tx = sh.decided.clone();
-                let session = self.session;
-                tokio::spawn(async move {
-                    let decision = wait
-                        .await
+                let decision = async move {
+                    wait.await
                         .map(|()| allowed)
-                        .map_err(|why| app::Deny::new(DenyKind::NotFound, why));
-                    let asked = Asked::PlayPulled { stream_id };
-                    let _ = tx
-                        .send(Decided {
-                            session,
-                            ask,
-                            asked,
-                            decision,
-                        })
-                        .await;
-                });
+                        .map_err(|why| app::Deny::new(DenyKind::NotFound, why))
+                };
+                self.wait(sh, ask, Asked::PlayPulled { stream_id }, decision);
                 return;
             }
         }
@@ -427,11 +405,7 @@ impl Conn {
             Ok(a) => a.stream,
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "play denied");
-                let code = if deny.kind == DenyKind::NotFound {
-                    codes::PLAY_STREAM_NOT_FOUND
-                } else {
-                    codes::PLAY_FAILED
-                };
+                let code = decide::play_deny_code(deny.kind);
                 let status = StatusInfo::error(code, deny.message);
                 let _ = self.tc.reject_stream(ep, now, stream_id, status);
                 return;
@@ -456,27 +430,22 @@ impl Conn {
         };
         let ts = m.timestamp.value();
         match m.type_id {
-            MessageType::AUDIO => {
-                let info = sluice_flv::classify_audio(&m.payload);
-                let mut f = MediaFrame::audio(ts, m.payload);
-                if info.is_sequence_header {
-                    record_codec(&slot.entry, false, &f.payload);
-                    if !slot.logged_audio {
-                        slot.logged_audio = true;
-                        info!(conn = self.id, stream = %slot.name, "audio sequence header");
-                    }
-                    f = f.into_sequence_header();
-                }
-                slot.publisher.send(f);
-            }
-            MessageType::VIDEO => {
-                let info = sluice_flv::classify_video(&m.payload);
-                let mut f = MediaFrame::video(ts, m.payload, info.is_keyframe);
-                if info.is_sequence_header {
-                    record_codec(&slot.entry, true, &f.payload);
-                    if !slot.logged_video {
-                        slot.logged_video = true;
-                        info!(conn = self.id, stream = %slot.name, "video sequence header");
+            MessageType::AUDIO | MessageType::VIDEO => {
+                let video = m.type_id == MessageType::VIDEO;
+                let (mut f, header, logged) = if video {
+                    let i = sluice_flv::classify_video(&m.payload);
+                    let f = MediaFrame::video(ts, m.payload, i.is_keyframe);
+                    (f, i.is_sequence_header, &mut slot.logged_video)
+                } else {
+                    let i = sluice_flv::classify_audio(&m.payload);
+                    let f = MediaFrame::audio(ts, m.payload);
+                    (f, i.is_sequence_header, &mut slot.logged_audio)
+                };
+                if header {
+                    record_codec(&slot.entry, video, &f.payload);
+                    if !*logged {
+                        *logged = true;
+                        log_codec(self.id, &slot.name, video, &f.payload);
                     }
                     f = f.into_sequence_header();
                 }
