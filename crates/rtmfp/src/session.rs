@@ -302,15 +302,29 @@ impl Session {
                         _ => {}
                     }
                 }
-                Chunk::CloseAck => {
-                    if let State::Closing { .. } = self.state {
+                Chunk::CloseAck => match self.state {
+                    State::Closing { .. } => {
                         events.push_back(Event::SessionClosed {
                             session: self.handle,
                             reason: CloseReason::Local,
                         });
                         self.state = State::Closed;
                     }
-                }
+                    // The far end closed abruptly (RFC 7016 §3.5.5.2): it sends a Close
+                    // Acknowledgement and forgets the session, as rtmfp-cpp does when its
+                    // application shuts down. Answer in kind and close at once.
+                    State::Open => {
+                        self.control.push_back(Chunk::CloseAck);
+                        events.push_back(Event::SessionClosed {
+                            session: self.handle,
+                            reason: CloseReason::Peer,
+                        });
+                        self.state = State::Lingering {
+                            until: now + CLOSE_LINGER,
+                        };
+                    }
+                    _ => {}
+                },
                 c if c.kind().is_startup() => {
                     return Err(ProtocolError::StartupChunkInSession { chunk: c.kind().0 }.into())
                 }
