@@ -326,3 +326,37 @@ fn lossy_link_keeps_audio_complete_and_drops_late_video() {
         video.len()
     );
 }
+
+#[test]
+fn rtmfp_clients_are_in_the_api_and_can_be_kicked() {
+    let (s, http) = Sluice::start_with_http(&[]);
+    s.wait_log(&["RTMFP listening"], Duration::from_secs(10));
+    let input = fixture(FixtureOpts::default().with_duration(Duration::from_secs(20)));
+    let _publisher = publish(&input, &s.url("api"));
+    s.wait_log(&["publish", "stream=api"], Duration::from_secs(15));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.env_remove("SLUICE_FFMPEG9").env("NO_COLOR", "1");
+    cmd.args(["play", "-q", &rtmfp_url(s.port, "api")]);
+    let mut player = sluice_testkit::spawn(cmd);
+    s.wait_log(&["rtmfp", "play", "stream=api"], Duration::from_secs(15));
+    let clients = live_support::api_get(http, "/api/v1/clients");
+    let items = clients["items"].as_array().expect("items");
+    let rtmfp = items
+        .iter()
+        .find(|c| c["transport"] == "rtmfp")
+        .unwrap_or_else(|| panic!("no rtmfp client in {clients}"));
+    assert_eq!(rtmfp["role"], "player", "{rtmfp}");
+    assert_eq!(rtmfp["stream"], "api", "{rtmfp}");
+    let id = rtmfp["id"].as_u64().expect("id");
+    let (status, head, _) =
+        live_support::http_request(http, "DELETE", &format!("/api/v1/clients/{id}"), "");
+    assert_eq!(status, 200, "{head}");
+    s.wait_log(&["kicked through the API"], Duration::from_secs(5));
+    let status = player.wait_timeout(Duration::from_secs(15));
+    assert!(
+        status.is_some(),
+        "the kicked player did not end:\n{}",
+        player.log()
+    );
+    assert!(player.log().contains("server closed"), "{}", player.log());
+}
