@@ -67,6 +67,9 @@ pub struct Session {
     last_recv: Instant,
     last_ping: Option<Instant>,
     control: VecDeque<Chunk>,
+    /// Other addresses the far end says it has (`setPeerInfo`), for P2P introduction; `None`
+    /// until it said (only such far ends are introduced, as tcserver does).
+    pub(crate) peer_addrs: Option<Vec<SocketAddr>>,
     send_flows: BTreeMap<u64, SendFlow>,
     next_flow_id: u64,
     recv_flows: BTreeMap<u64, RecvFlow>,
@@ -106,6 +109,7 @@ impl Session {
             last_recv: now,
             last_ping: None,
             control: VecDeque::new(),
+            peer_addrs: None,
             send_flows: BTreeMap::new(),
             next_flow_id: 1,
             recv_flows: BTreeMap::new(),

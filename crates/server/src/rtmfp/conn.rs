@@ -163,7 +163,12 @@ impl Conn {
                 }
                 TcServerEvent::Media(m) => self.on_media(m),
                 TcServerEvent::StreamClosed { stream_id } => self.end_stream(sh, stream_id),
-                TcServerEvent::PeerInfo(_) => {}
+                TcServerEvent::PeerInfo(addrs) => {
+                    // `setPeerInfo`: the client may now be introduced to other peers.
+                    let parsed: Vec<SocketAddr> =
+                        addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                    let _ = ep.set_peer_addresses(self.session, &parsed);
+                }
                 TcServerEvent::Disconnected => {
                     let _ = ep.close(now, self.session);
                 }
