@@ -94,7 +94,7 @@ impl Conn {
         let id = sh.ctx.next_connection_id();
         let client = sh.ctx.registry.add_client(id, peer, Transport::Rtmfp);
         sh.ctx.metrics.connection_opened(Transport::Rtmfp);
-        let fingerprint: String = peer_id[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint: String = peer_id.iter().map(|b| format!("{b:02x}")).collect();
         info!(conn = id, peer = %peer, peer_id = %fingerprint, "RTMFP session");
         Conn {
             id,
