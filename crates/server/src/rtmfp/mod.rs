@@ -290,3 +290,37 @@ impl Asked {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_defaulted_address_that_is_taken_is_a_warning_an_explicit_one_an_error() {
+        let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let rtmp = vec![addr.clone()];
+        let defaulted = bind(&RtmfpSection::default(), &rtmp).await.unwrap();
+        assert!(defaulted.is_empty());
+        let explicit = RtmfpSection {
+            listen: vec![addr.clone()],
+            ..Default::default()
+        };
+        match bind(&explicit, &rtmp).await {
+            Err(ServerError::Bind { what, addr: a, .. }) => {
+                assert_eq!((what, a.as_str()), ("RTMFP", addr.as_str()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let off = RtmfpSection {
+            listen: vec![],
+            ..Default::default()
+        };
+        assert!(bind(&off, &rtmp).await.unwrap().is_empty());
+        let free = RtmfpSection {
+            listen: vec!["127.0.0.1:0".into()],
+            ..Default::default()
+        };
+        assert_eq!(bind(&free, &rtmp).await.unwrap().len(), 1);
+    }
+}
