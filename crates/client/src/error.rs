@@ -131,6 +131,9 @@ pub enum ClientError {
     /// The server reported an error on a stream that was already running.
     #[error("stream error from server: {} ({})", .0.code, .0.description)]
     StreamError(StatusInfo),
+    /// The RTMFP session failed (handshake refused, protocol error from the server).
+    #[error("RTMFP: {0}")]
+    Rtmfp(String),
 }
 
 // Conversions without `#[from]`: the inner error is part of the message, so it is not also
@@ -182,6 +185,7 @@ impl ClientError {
             ClientError::PlayRejected(_) => "play_rejected",
             ClientError::LimitExceeded { .. } => "limit_exceeded",
             ClientError::StreamError(_) => "stream_error",
+            ClientError::Rtmfp(_) => "rtmfp",
         }
     }
 }

@@ -36,6 +36,7 @@ mod error;
 mod options;
 mod play;
 mod publish;
+pub mod rtmfp;
 pub mod transport;
 pub mod url;
 
@@ -44,6 +45,7 @@ pub use error::{ClientError, Stage};
 pub use options::{ClientOptions, DEFAULT_FOURCC_LIST};
 pub use play::{data_event, EndReason, PlayEvent, Player};
 pub use publish::Publisher;
+pub use rtmfp::{RtmfpClient, RtmfpConnection, RtmfpPlayer, RtmfpPublisher};
 pub use transport::rtmpt::{RtmptError, RtmptOptions, RtmptStream};
 pub use transport::tls::{TlsConfig, TlsSetupError};
 pub use transport::{proxy_header, ClientStream};

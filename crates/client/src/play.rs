@@ -153,19 +153,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
                 ..
             } => data_event(timestamp, name, payload),
             ClientEvent::Status { stream_id, info } if stream_id == self.stream_id => {
-                if info.is_error() {
-                    return Err(ClientError::StreamError(info));
+                match play_status(info, self.conn.options.end_on_unpublish)? {
+                    Ok(ev) => ev,
+                    Err(end) => {
+                        self.ended = Some(end);
+                        return Ok(None);
+                    }
                 }
-                let ends = match info.code.as_str() {
-                    codes::PLAY_STOP | "NetStream.Play.Complete" => true,
-                    codes::PLAY_UNPUBLISH_NOTIFY => self.conn.options.end_on_unpublish,
-                    _ => false,
-                };
-                if ends {
-                    self.ended = Some(EndReason::Status(info.code.clone()));
-                    return Ok(None);
-                }
-                PlayEvent::Status(info)
             }
             ClientEvent::UserControl(
                 uc @ (UserControlEvent::StreamBegin(_)
@@ -184,6 +178,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
         }
         self.conn.shutdown().await
     }
+}
+
+/// What an onStatus on the played stream means: an error ([`ClientError::StreamError`]), the
+/// end of the stream (`Err`: `Play.Stop`, `Play.Complete`, `Play.UnpublishNotify` when
+/// `end_on_unpublish`), or a status to report (`Ok`).
+pub(crate) fn play_status(
+    info: StatusInfo,
+    end_on_unpublish: bool,
+) -> Result<Result<PlayEvent, EndReason>, ClientError> {
+    if info.is_error() {
+        return Err(ClientError::StreamError(info));
+    }
+    let ends = match info.code.as_str() {
+        codes::PLAY_STOP | "NetStream.Play.Complete" => true,
+        codes::PLAY_UNPUBLISH_NOTIFY => end_on_unpublish,
+        _ => false,
+    };
+    Ok(if ends {
+        Err(EndReason::Status(info.code))
+    } else {
+        Ok(PlayEvent::Status(info))
+    })
 }
 
 /// Classify a data message: `onMetaData` (bare or inside `@setDataFrame`) becomes

@@ -3,8 +3,8 @@
 //! RTMP has no formal URL grammar; the de-facto one is librtmp's and ffmpeg's (`rtmpproto.c`),
 //! and this module follows it:
 //!
-//! - the scheme is one of `rtmp`, `rtmps`, `rtmpe`, `rtmpt`, `rtmpte`, `rtmpts` ([`Scheme`]);
-//!   default ports are 1935 for `rtmp`/`rtmpe`, 443 for `rtmps`/`rtmpts` and 80 for
+//! - the scheme is one of `rtmp`, `rtmps`, `rtmpe`, `rtmpt`, `rtmpte`, `rtmpts`, `rtmfp`
+//!   ([`Scheme`]); default ports are 1935 for `rtmp`/`rtmpe` and (UDP) `rtmfp`, 443 for `rtmps`/`rtmpts` and 80 for
 //!   `rtmpt`/`rtmpte`;
 //! - the host may be a name, an IPv4 address or a bracketed IPv6 address (`[::1]:1935`);
 //! - where the application ends and the stream name begins is ambiguous once instances are
@@ -41,6 +41,8 @@ pub enum Scheme {
     Rtmpte,
     /// `rtmpts://`: RTMP tunnelled over HTTPS.
     Rtmpts,
+    /// `rtmfp://`: RTMP over RTMFP (UDP; [`crate::rtmfp`]).
+    Rtmfp,
 }
 
 impl Scheme {
@@ -53,6 +55,7 @@ impl Scheme {
             "rtmpt" => Scheme::Rtmpt,
             "rtmpte" => Scheme::Rtmpte,
             "rtmpts" => Scheme::Rtmpts,
+            "rtmfp" => Scheme::Rtmfp,
             _ => return None,
         })
     }
@@ -66,13 +69,14 @@ impl Scheme {
             Scheme::Rtmpt => "rtmpt",
             Scheme::Rtmpte => "rtmpte",
             Scheme::Rtmpts => "rtmpts",
+            Scheme::Rtmfp => "rtmfp",
         }
     }
 
     /// The port used when the URL names none.
     pub fn default_port(self) -> u16 {
         match self {
-            Scheme::Rtmp | Scheme::Rtmpe => 1935,
+            Scheme::Rtmp | Scheme::Rtmpe | Scheme::Rtmfp => 1935,
             Scheme::Rtmps | Scheme::Rtmpts => 443,
             Scheme::Rtmpt | Scheme::Rtmpte => 80,
         }
@@ -95,7 +99,9 @@ pub enum UrlError {
     #[error("URL has no scheme: expected rtmp://host[:port]/app/stream")]
     MissingScheme,
     /// The scheme is not one of the RTMP family.
-    #[error("unknown URL scheme `{0}`: expected rtmp, rtmps, rtmpe, rtmpt, rtmpte or rtmpts")]
+    #[error(
+        "unknown URL scheme `{0}`: expected rtmp, rtmps, rtmpe, rtmpt, rtmpte, rtmpts or rtmfp"
+    )]
     UnknownScheme(String),
     /// The host is empty.
     #[error("URL has no host")]

@@ -67,6 +67,9 @@ pub struct Session {
     last_recv: Instant,
     last_ping: Option<Instant>,
     control: VecDeque<Chunk>,
+    /// Other addresses the far end says it has (`setPeerInfo`), for P2P introduction; `None`
+    /// until it said (only such far ends are introduced, as tcserver does).
+    pub(crate) peer_addrs: Option<Vec<SocketAddr>>,
     send_flows: BTreeMap<u64, SendFlow>,
     next_flow_id: u64,
     recv_flows: BTreeMap<u64, RecvFlow>,
@@ -106,6 +109,7 @@ impl Session {
             last_recv: now,
             last_ping: None,
             control: VecDeque::new(),
+            peer_addrs: None,
             send_flows: BTreeMap::new(),
             next_flow_id: 1,
             recv_flows: BTreeMap::new(),
@@ -302,15 +306,29 @@ impl Session {
                         _ => {}
                     }
                 }
-                Chunk::CloseAck => {
-                    if let State::Closing { .. } = self.state {
+                Chunk::CloseAck => match self.state {
+                    State::Closing { .. } => {
                         events.push_back(Event::SessionClosed {
                             session: self.handle,
                             reason: CloseReason::Local,
                         });
                         self.state = State::Closed;
                     }
-                }
+                    // The far end closed abruptly (RFC 7016 §3.5.5.2): it sends a Close
+                    // Acknowledgement and forgets the session, as rtmfp-cpp does when its
+                    // application shuts down. Answer in kind and close at once.
+                    State::Open => {
+                        self.control.push_back(Chunk::CloseAck);
+                        events.push_back(Event::SessionClosed {
+                            session: self.handle,
+                            reason: CloseReason::Peer,
+                        });
+                        self.state = State::Lingering {
+                            until: now + CLOSE_LINGER,
+                        };
+                    }
+                    _ => {}
+                },
                 c if c.kind().is_startup() => {
                     return Err(ProtocolError::StartupChunkInSession { chunk: c.kind().0 }.into())
                 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub relay: crate::relay::RelaySection,
     /// Recordings (DVR).
     pub record: crate::record::RecordSection,
+    /// RTMP over RTMFP (UDP).
+    pub rtmfp: crate::rtmfp::RtmfpSection,
 }
 
 /// The most any latency setting may hold media (ms): beyond a second a player's buffer, not

@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod record;
 pub mod relay;
 pub mod reload;
+pub mod rtmfp;
 pub mod rtmpt;
 pub mod server;
 pub mod shared_objects;

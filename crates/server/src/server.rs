@@ -80,6 +80,8 @@ pub struct Server {
     rtmps_listeners: Vec<TcpListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
     proxy: Arc<ProxyPolicy>,
+    /// `[rtmfp] listen` sockets ([`crate::rtmfp`]).
+    rtmfp: Vec<tokio::net::UdpSocket>,
 }
 
 async fn bind_all(what: &'static str, addrs: &[String]) -> Result<Vec<TcpListener>, ServerError> {
@@ -141,6 +143,7 @@ impl Server {
         };
         let listeners = bind_all("RTMP", &settings.server.listen).await?;
         let rtmps_listeners = bind_all("RTMPS", &settings.tls.rtmps_listen).await?;
+        let rtmfp = crate::rtmfp::bind(&settings.rtmfp, &settings.server.listen).await?;
         let ctx = Arc::new(Context::new(settings));
         // HTTP/HTTPS listeners (RTMPT): bound here so errors surface; they serve until shutdown.
         let http = crate::http::bind(&ctx.settings, tls.clone()).await?;
@@ -159,7 +162,16 @@ impl Server {
             rtmps_listeners,
             tls,
             proxy,
+            rtmfp,
         })
+    }
+
+    /// The RTMFP (UDP) addresses actually bound.
+    pub fn rtmfp_addrs(&self) -> Vec<SocketAddr> {
+        self.rtmfp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 
     /// The plain RTMP addresses actually bound (useful with port 0).
@@ -195,6 +207,7 @@ impl Server {
             rtmps_listeners,
             tls,
             proxy,
+            rtmfp,
         } = self;
         let limit = Arc::new(Semaphore::new(ctx.settings.server.max_connections.max(1)));
         let mut accept_tasks = JoinSet::new();
@@ -223,6 +236,10 @@ impl Server {
                 transport,
             };
             accept_tasks.spawn(acceptor.run(listener));
+        }
+        let mut rtmfp_tasks = JoinSet::new();
+        for socket in rtmfp {
+            rtmfp_tasks.spawn(crate::rtmfp::run(ctx.clone(), socket));
         }
         let summaries = {
             let ctx = ctx.clone();
@@ -262,6 +279,14 @@ impl Server {
         if drained.is_err() {
             warn!("some connections did not close within 5 s; aborting them");
             set.abort_all();
+        }
+        // RTMFP loops close their sessions on the shutdown signal (briefly).
+        let rtmfp_done = tokio::time::timeout(Duration::from_secs(2), async {
+            while rtmfp_tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if rtmfp_done.is_err() {
+            rtmfp_tasks.abort_all();
         }
         // Publishers are gone: let the recorders close their files.
         ctx.recorders.wait_idle(Duration::from_secs(5)).await;

@@ -2,6 +2,7 @@
 //! `sluice-client`, and `token` (signed URLs). This module holds what they share: the URL arguments, client options from
 //! flags, the runtime, progress output and number formatting.
 
+pub mod any;
 pub mod bench;
 pub mod bench_hls;
 pub mod bench_http;
@@ -27,7 +28,8 @@ use std::time::Duration;
 pub struct Target {
     /// RTMP URL: rtmp://host[:port]/app[/instance]/stream[?query]. Schemes: rtmp (TCP, port
     /// 1935), rtmps (TLS, 443), rtmpe (RTMPE encryption, 1935), rtmpt (HTTP tunnel, 80),
-    /// rtmpte (RTMPE in the HTTP tunnel, 80), rtmpts (HTTP tunnel over TLS, 443). With more than
+    /// rtmpte (RTMPE in the HTTP tunnel, 80), rtmpts (HTTP tunnel over TLS, 443), rtmfp (RTMP
+    /// over RTMFP, UDP 1935). With more than
     /// two path segments the application is the first two (app/instance); use --app/--stream to
     /// split differently. Example: rtmp://127.0.0.1/live/cam
     #[arg(value_name = "URL")]

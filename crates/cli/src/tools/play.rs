@@ -2,6 +2,7 @@
 //! ([`super::recorder`]) or to stdout (`-o -`, for `sluice play URL -o - | ffplay -`), or just
 //! count what arrives. Progress goes to stderr only.
 
+use super::any::AnyPlayer;
 use super::progress::Progress;
 use super::recorder::{FlvRecorder, Kind};
 use super::{
@@ -9,11 +10,10 @@ use super::{
 };
 use anyhow::Context as _;
 use clap::Args;
-use sluice_client::{Client, ClientError, EndReason, PlayEvent, Player};
+use sluice_client::{ClientError, EndReason, PlayEvent};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 /// Arguments of `sluice play`.
@@ -54,7 +54,8 @@ Examples:
   sluice play rtmp://127.0.0.1/live/cam          (count frames and bitrate only)
   sluice play rtmps://example.com/live/cam -o cam.flv --ca-file server.pem
   sluice play rtmpe://example.com/live/cam -o cam.flv --rtmpe-type 9
-  sluice play rtmpt://example.com:8080/live/cam -o cam.flv";
+  sluice play rtmpt://example.com:8080/live/cam -o cam.flv
+  sluice play rtmfp://example.com/live/cam -o cam.flv   (RTMP over RTMFP, UDP 1935)";
 
 #[derive(Debug, Default)]
 struct Count {
@@ -96,7 +97,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
     let created = args.output.clone().filter(|p| p.as_os_str() != "-");
     let result = runtime()?.block_on(async move {
         let started = Instant::now();
-        let mut player = Client::play(&url, &options)
+        let mut player = AnyPlayer::open(&url, &options)
             .await
             .with_context(|| format!("cannot play {url}"))?;
         let mut progress = Progress::new("play", args.quiet);
@@ -105,7 +106,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
             r = receive(&mut player, &mut sink, &mut count, &mut progress, first_media_limit, duration) => r,
             () = interrupted() => Ok(Outcome::Interrupted),
         };
-        let received = player.connection().bytes_read();
+        let received = player.bytes_read();
         let elapsed = started.elapsed();
         let outcome = match outcome {
             Err(e) => Err(e),
@@ -178,8 +179,8 @@ fn is_broken_pipe(e: &sluice_flv::FlvError) -> bool {
     matches!(e, sluice_flv::FlvError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
-    player: &mut Player<S>,
+async fn receive(
+    player: &mut AnyPlayer,
     sink: &mut Sink,
     count: &mut Count,
     progress: &mut Progress,
@@ -195,7 +196,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(ev) => ev,
                 Err(_) => anyhow::bail!(
                     "no media from {} within {:?}: the stream never started",
-                    player.connection().url(),
+                    player.url(),
                     first_media_limit
                 ),
             }
@@ -262,7 +263,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        let received = player.connection().bytes_read();
+        let received = player.bytes_read();
         let (v, a, m) = (count.video, count.audio, count.media_ms);
         let written = match sink {
             Sink::File(r) => Some(r.stats().bytes),

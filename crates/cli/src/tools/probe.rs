@@ -6,11 +6,10 @@
 //! keyframe.
 
 use super::{client_options, runtime, secs, Target, TransportArgs};
-use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 use sluice_amf::{Amf0Object, Amf0Value};
-use sluice_client::{Client, ClientError, ConnectInfo, PlayEvent, Timestamp};
+use sluice_client::{ClientError, ConnectResponse, PlayEvent, Timestamp};
 use sluice_flv::{
     classify_audio, classify_video, describe_audio_sequence_header, describe_video_sequence_header,
     StreamCodecInfo,
@@ -47,6 +46,7 @@ Times are counted from the start of the TCP connection.
 
 Examples:
   sluice probe rtmp://127.0.0.1/live/cam
+  sluice probe rtmfp://127.0.0.1/live/cam   (RTMP over RTMFP, UDP 1935)
   sluice probe --json --timeout 5 rtmp://example.com/live/cam | jq .video";
 
 /// Server part of the report.
@@ -229,13 +229,12 @@ impl Track {
     }
 }
 
-fn server_report(info: &ConnectInfo) -> ServerReport {
-    let r = &info.response;
+fn server_report(r: &ConnectResponse, handshake: Option<HandshakeKind>) -> ServerReport {
     ServerReport {
         fms_ver: r.fms_ver.clone(),
         capabilities: r.capabilities,
         mode: r.mode,
-        handshake: info.handshake.map(|k| match k {
+        handshake: handshake.map(|k| match k {
             HandshakeKind::Simple => "simple",
             HandshakeKind::Digest(_) => "digest",
             HandshakeKind::Rtmpe { rtmpe_type, .. } => match rtmpe_type {
@@ -257,16 +256,11 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let measure = secs(args.measure, "--measure")?;
     let report = runtime()?.block_on(async move {
         let t0 = Instant::now();
-        let conn = Client::connect(&url, &options)
-            .await
-            .with_context(|| format!("cannot connect to {url}"))?;
-        let server = server_report(conn.info());
-        let connect_ms = ms(conn.info().connect_time);
         let name = sluice_client::stream_name(&url)?;
-        let mut player = conn
-            .play(&name)
-            .await
-            .with_context(|| format!("cannot play {url}"))?;
+        let (response, handshake, connect_time, mut player) =
+            super::any::connect_and_play(&url, &options, &name).await?;
+        let server = server_report(&response, handshake);
+        let connect_ms = ms(connect_time);
         let mut timings = Timings {
             connect_ms,
             play_ms: ms(t0.elapsed()),

@@ -6,6 +6,7 @@
 //! payloads (FLV tag body = RTMP message payload). Timestamps start at 0 and are re-based over
 //! discontinuities and across `--loop` repetitions ([`super::timemap`]).
 
+use super::any::AnyPublisher;
 use super::progress::Progress;
 use super::timemap::{Pacer, TimeMap};
 use super::{
@@ -14,14 +15,13 @@ use super::{
 use anyhow::Context as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
-use sluice_client::{Client, Publisher, Timestamp};
+use sluice_client::Timestamp;
 use sluice_flv::script::{ON_META_DATA, SET_DATA_FRAME};
 use sluice_flv::{FlvReader, FlvTag, TagType};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Arguments of `sluice publish`.
 #[derive(Debug, Clone, Args)]
@@ -56,6 +56,7 @@ Examples:
   sluice publish --loop input.flv rtmp://example.com:1935/live/cam?key=secret
   sluice publish input.flv rtmp://host/app/instance/cam --app app --stream instance/cam
   sluice publish input.flv rtmps://example.com/live/cam
+  sluice publish input.flv rtmfp://example.com/live/cam   (RTMP over RTMFP, UDP 1935)
   sluice publish input.flv rtmp://origin/live/cam --proxy-real-ip 203.0.113.7";
 
 /// Bytes a `@setDataFrame` AMF0 string takes: marker, u16 length, 13 bytes.
@@ -111,7 +112,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
         anyhow::bail!("{} has no tags", args.input.display());
     }
     runtime()?.block_on(async move {
-        let publisher = Client::publish(&url, &options)
+        let publisher = AnyPublisher::open(&url, &options)
             .await
             .with_context(|| format!("cannot publish to {url}"))?;
         let mut progress = Progress::new("publish", args.quiet);
@@ -123,7 +124,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
             () = interrupted() => Ok(()),
         };
         let elapsed = started.elapsed();
-        let sent = publisher.connection().bytes_written();
+        let sent = publisher.bytes_written();
         result?;
         publisher.finish().await.context("closing the stream")?;
         progress.done(&format!(
@@ -149,8 +150,8 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn publish_file<S: AsyncRead + AsyncWrite + Unpin>(
-    publisher: &mut Publisher<S>,
+async fn publish_file(
+    publisher: &mut AnyPublisher,
     args: &PublishArgs,
     mut reader: FlvReader<BufReader<File>>,
     first: Option<FlvTag>,
@@ -205,7 +206,7 @@ async fn publish_file<S: AsyncRead + AsyncWrite + Unpin>(
             // AMF3 script data and unknown tag types have no RTMP publishing form here.
             _ => {}
         }
-        let sent = publisher.connection().bytes_written();
+        let sent = publisher.bytes_written();
         let (v, a) = (counters.video, counters.audio);
         progress.update(|| {
             let elapsed = started.elapsed();

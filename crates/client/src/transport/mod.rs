@@ -69,6 +69,9 @@ impl ClientStream {
                 }
                 Ok(ClientStream::Rtmpt(RtmptStream::open(url, options).await?))
             }
+            Scheme::Rtmfp => Err(ClientError::Rtmfp(
+                "rtmfp:// is not a byte stream: use RtmfpClient".into(),
+            )),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! other ID is an open session, or an initiator's startup in progress waiting for RIKeying or
 //! a Cookie Change (those are sent to the initiator's session ID under the default key).
 
+mod introduce;
 mod startup;
 
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +32,7 @@ use crate::flow::Reliability;
 use crate::packet;
 use crate::session::{Role, Session, State};
 
+pub use introduce::MAX_PEER_ADDRESSES;
 pub use startup::Opening;
 
 /// An RTMFP endpoint.

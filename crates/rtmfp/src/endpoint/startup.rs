@@ -171,13 +171,23 @@ impl Endpoint {
                         .values_mut()
                         .find(|o| o.keying.is_none() && o.tag[..] == tag[..])
                         .ok_or(HandshakeError::NoSuchStartup)?;
+                    let mut new = Vec::new();
                     for a in addresses.iter().take(8) {
-                        if !o.targets.contains(&a.addr) {
+                        if !o.targets.contains(&a.addr) && o.targets.len() < 16 {
                             o.targets.push(a.addr);
+                            new.push(a.addr);
                         }
                     }
-                    let id = o.id;
-                    self.send_ihello(now, id);
+                    // Only the new addresses get an IHello now (the rest follow the
+                    // retransmission schedule): answering every Redirect with IHellos to all
+                    // targets, the redirector included, would loop as fast as the link goes.
+                    let chunk = Chunk::IHello {
+                        epd: Bytes::copy_from_slice(&o.epd),
+                        tag: Bytes::copy_from_slice(&o.tag),
+                    };
+                    for to in new {
+                        self.send_startup(now, to, 0, &chunk);
+                    }
                 }
                 (
                     0,
@@ -226,13 +236,21 @@ impl Endpoint {
         epd: &[u8],
         tag: Bytes,
     ) -> Result<(), PeerError> {
+        let raw_epd = epd;
         let epd = Epd::decode(epd)?;
         let for_us = match epd.fingerprint {
             Some(f) => f == self.peer_id(),
             None => epd.ancillary.is_some() || epd.hostname.is_some(),
         };
-        if !for_us || tag.len() > 64 {
+        if tag.len() > 64 {
             return Err(HandshakeError::NotForUs.into());
+        }
+        if !for_us {
+            // An IHello naming a peer we have a session with: introduce them.
+            return match epd.fingerprint {
+                Some(f) if self.introduce(now, from, raw_epd, &tag, f) => Ok(()),
+                _ => Err(HandshakeError::NotForUs.into()),
+            };
         }
         let cookie = self.cookies.make(from, now - self.epoch);
         let chunk = Chunk::RHello {

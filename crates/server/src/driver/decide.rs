@@ -115,13 +115,7 @@ impl Connection {
         self.app = app_key(&command.app);
         self.relay_peer = crate::relay::is_relay_flash_ver(command.flash_ver.as_deref());
         self.tc_url = command.tc_url.clone().unwrap_or_default();
-        let (_, app_query) = split_query(&command.app);
-        let (_, tc_query) = split_query(&self.tc_url);
-        self.connect_param = if app_query.is_empty() {
-            tc_query.to_owned()
-        } else {
-            app_query.to_owned()
-        };
+        self.connect_param = connect_param(&command.app, &self.tc_url);
         info!(
             conn = self.id,
             peer = %self.peer,
@@ -274,10 +268,7 @@ impl Connection {
             Ok(a) => (a.stream, a.push, a.record),
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
-                let code = match deny.kind {
-                    DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
-                    _ => codes::PUBLISH_DENIED,
-                };
+                let code = publish_deny_code(deny.kind);
                 let _ = self.session.reject_publish(request, code, &deny.message);
                 return;
             }
@@ -331,10 +322,7 @@ impl Connection {
             }
             Err(e) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, stream = %key, error = %e, "publish refused");
-                let code = match e {
-                    crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
-                    crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
-                };
+                let code = publish_error_code(&e);
                 self.ctx
                     .metrics
                     .request("publish", false, DenyKind::InUse.as_str());
@@ -343,35 +331,9 @@ impl Connection {
         }
     }
 
-    /// Record the publish just accepted if `[record]`, the publisher's `record` / `append`
-    /// or the `on_publish` hook says so (the hook's `false` wins over the rest).
+    /// Record the publish just accepted (see [`start_recording`]).
     fn start_recording(&self, key: &str, mode: &PublishMode, hook_record: Option<bool>) {
-        use crate::record::{RecordMode, StartRequest, Trigger};
-        let live = self.ctx.live.load();
-        let cfg = &live.settings.record;
-        let (rule_mode, format) = cfg.rule_for(&self.app, key);
-        let asked = match mode {
-            PublishMode::Record if cfg.allow_publisher_request => Some(Trigger::PublisherRecord),
-            PublishMode::Append if cfg.allow_publisher_request => Some(Trigger::PublisherAppend),
-            _ => None,
-        };
-        let trigger = match hook_record {
-            Some(false) => return,
-            Some(true) => asked.unwrap_or(Trigger::Hook),
-            None => match asked {
-                Some(t) => t,
-                None if rule_mode != RecordMode::Off => Trigger::Config,
-                None => return,
-            },
-        };
-        let req = StartRequest {
-            trigger,
-            mode: rule_mode,
-            format,
-        };
-        if let Err(e) = self.ctx.recorders.start(&self.ctx, &self.app, key, req) {
-            warn!(conn = self.id, app = %self.app, stream = %key, error = %e, "recording not started");
-        }
+        start_recording(&self.ctx, self.id, &self.app, key, mode, hook_record);
     }
 
     /// An allowed play of a stream that is not live, from a client that is not one of our
@@ -407,11 +369,7 @@ impl Connection {
             Ok(a) => a.stream,
             Err(deny) => {
                 warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "play denied");
-                let code = if deny.kind == DenyKind::NotFound {
-                    codes::PLAY_STREAM_NOT_FOUND
-                } else {
-                    codes::PLAY_FAILED
-                };
+                let code = play_deny_code(deny.kind);
                 let _ = self.session.reject_play(request, code, &deny.message);
                 return;
             }
@@ -446,5 +404,82 @@ impl Connection {
             // Nobody wakes a direct player for what it joins with (caches, `Publish`).
             self.deliver(self.players.len() - 1);
         }
+    }
+}
+
+/// Record a publish just accepted if `[record]`, the publisher's `record` / `append` or the
+/// `on_publish` hook says so (the hook's `false` wins over the rest). Shared by the RTMP and
+/// RTMFP drivers.
+pub(crate) fn start_recording(
+    ctx: &std::sync::Arc<crate::Context>,
+    conn: u64,
+    app: &str,
+    key: &str,
+    mode: &PublishMode,
+    hook_record: Option<bool>,
+) {
+    use crate::record::{RecordMode, StartRequest, Trigger};
+    let live = ctx.live.load();
+    let cfg = &live.settings.record;
+    let (rule_mode, format) = cfg.rule_for(app, key);
+    let asked = match mode {
+        PublishMode::Record if cfg.allow_publisher_request => Some(Trigger::PublisherRecord),
+        PublishMode::Append if cfg.allow_publisher_request => Some(Trigger::PublisherAppend),
+        _ => None,
+    };
+    let trigger = match hook_record {
+        Some(false) => return,
+        Some(true) => asked.unwrap_or(Trigger::Hook),
+        None => match asked {
+            Some(t) => t,
+            None if rule_mode != RecordMode::Off => Trigger::Config,
+            None => return,
+        },
+    };
+    let req = StartRequest {
+        trigger,
+        mode: rule_mode,
+        format,
+    };
+    if let Err(e) = ctx.recorders.start(ctx, app, key, req) {
+        warn!(conn, app = %app, stream = %key, error = %e, "recording not started");
+    }
+}
+
+/// Connect's query string (the parameters of requests whose stream name has none): the
+/// `app`'s, or else the tcUrl's.
+pub(crate) fn connect_param(app: &str, tc_url: &str) -> String {
+    let (_, app_query) = split_query(app);
+    let (_, tc_query) = split_query(tc_url);
+    if app_query.is_empty() {
+        tc_query
+    } else {
+        app_query
+    }
+    .to_owned()
+}
+
+/// The onStatus code of a refused publish.
+pub(crate) fn publish_deny_code(kind: DenyKind) -> &'static str {
+    match kind {
+        DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
+        _ => codes::PUBLISH_DENIED,
+    }
+}
+
+/// The onStatus code of a publish the hub refused.
+pub(crate) fn publish_error_code(e: &crate::hub::PublishError) -> &'static str {
+    match e {
+        crate::hub::PublishError::AlreadyPublishing => codes::PUBLISH_BAD_NAME,
+        crate::hub::PublishError::ShutDown => codes::PUBLISH_DENIED,
+    }
+}
+
+/// The onStatus code of a refused play.
+pub(crate) fn play_deny_code(kind: DenyKind) -> &'static str {
+    if kind == DenyKind::NotFound {
+        codes::PLAY_STREAM_NOT_FOUND
+    } else {
+        codes::PLAY_FAILED
     }
 }

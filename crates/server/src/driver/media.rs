@@ -169,7 +169,7 @@ impl Connection {
     }
 }
 
-fn is_on_metadata(body: &[u8]) -> bool {
+pub(crate) fn is_on_metadata(body: &[u8]) -> bool {
     matches!(Amf0Decoder::new(body).decode(), Ok(Amf0Value::String(s)) if s == "onMetaData")
 }
 
@@ -221,7 +221,8 @@ pub(crate) fn record_fps(entry: &StreamEntry, body: &[u8]) {
     }
 }
 
-fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {
+/// One log line naming a stream's codec, from its sequence header.
+pub(crate) fn log_codec(conn: u64, stream: &str, video: bool, payload: &[u8]) {
     let described = if video {
         sluice_flv::describe_video_sequence_header(payload)
     } else {

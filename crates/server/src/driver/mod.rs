@@ -29,7 +29,7 @@ use crate::timestamps::TimestampMapper;
 use crate::Context;
 
 mod batch;
-mod decide;
+pub(crate) mod decide;
 mod direct;
 mod events;
 pub(crate) mod media;

@@ -381,5 +381,6 @@ fn transport_of(scheme: Scheme) -> Transport {
         Scheme::Rtmpe => Transport::Rtmpe,
         Scheme::Rtmpt | Scheme::Rtmpte => Transport::Rtmpt,
         Scheme::Rtmpts => Transport::Rtmpts,
+        Scheme::Rtmfp => Transport::Rtmfp,
     }
 }
