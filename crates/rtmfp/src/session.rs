@@ -25,6 +25,8 @@ pub const CLOSE_INTERVAL: Duration = Duration::from_secs(5);
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Linger after a received close, answering repeats.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(19);
+/// Forwarded IHellos taken from one packet; more are ignored.
+pub const MAX_FORWARDED_PER_PACKET: usize = 4;
 
 /// Which end started the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct Session {
     /// Other addresses the far end says it has (`setPeerInfo`), for P2P introduction; `None`
     /// until it said (only such far ends are introduced, as tcserver does).
     pub(crate) peer_addrs: Option<Vec<SocketAddr>>,
+    /// Forwarded IHellos of the last packet (EPD, reply address, tag), for the endpoint.
+    pub(crate) forwarded: Vec<(Bytes, SocketAddr, Bytes)>,
     send_flows: BTreeMap<u64, SendFlow>,
     next_flow_id: u64,
     recv_flows: BTreeMap<u64, RecvFlow>,
@@ -110,6 +114,7 @@ impl Session {
             last_ping: None,
             control: VecDeque::new(),
             peer_addrs: None,
+            forwarded: Vec::new(),
             send_flows: BTreeMap::new(),
             next_flow_id: 1,
             recv_flows: BTreeMap::new(),
@@ -329,6 +334,16 @@ impl Session {
                     }
                     _ => {}
                 },
+                // The target's side of a P2P introduction (RFC 7016 §3.5.1.5): the endpoint
+                // answers it like an IHello from the reply address. At most a few per packet;
+                // the rest are ignored below.
+                Chunk::ForwardedIHello {
+                    epd,
+                    reply_address,
+                    tag,
+                } if self.forwarded.len() < MAX_FORWARDED_PER_PACKET => {
+                    self.forwarded.push((epd, reply_address.addr, tag));
+                }
                 c if c.kind().is_startup() => {
                     return Err(ProtocolError::StartupChunkInSession { chunk: c.kind().0 }.into())
                 }

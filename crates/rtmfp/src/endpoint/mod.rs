@@ -102,6 +102,14 @@ impl Endpoint {
         flash::fingerprint(&self.server_cert)
     }
 
+    /// This endpoint's peer ID for P2P: the SHA-256 of the certificate it opens sessions with
+    /// in [`InitiatorStyle::Ephemeral`](crate::InitiatorStyle::Ephemeral), so the ID a server
+    /// sees and introduces; an accepting endpoint answers IHellos (and Forwarded IHellos) for it
+    /// with that certificate.
+    pub fn p2p_peer_id(&self) -> [u8; 32] {
+        flash::fingerprint(&self.ephemeral_cert)
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
         self.transmits.pop_front()
@@ -172,13 +180,23 @@ impl Endpoint {
         };
         let plain = session.crypto.open(datagram)?;
         let packet = packet::decode(Bytes::from(plain))?;
-        match session.handle_packet(now, packet, &self.cfg, &mut self.events) {
+        let result = match session.handle_packet(now, packet, &self.cfg, &mut self.events) {
             Err(PeerError::Protocol(e)) => {
                 session.abort(now, e.clone(), &mut self.events);
                 Err(e.into())
             }
             r => r,
+        };
+        let forwarded = std::mem::take(&mut session.forwarded);
+        if self.cfg.accept {
+            // A Forwarded IHello is answered like an IHello from its reply address: the RHello
+            // goes straight to the initiator, which opens the NAT on our side (RFC 7016
+            // §3.5.1.5). One that is not for us is dropped, as such an IHello would be.
+            for (epd, reply, tag) in forwarded {
+                let _ = self.on_ihello(now, reply, &epd, tag);
+            }
         }
+        result
     }
 
     fn flush(&mut self, now: Instant) {

@@ -229,7 +229,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn on_ihello(
+    pub(super) fn on_ihello(
         &mut self,
         now: Instant,
         from: SocketAddr,
@@ -238,8 +238,11 @@ impl Endpoint {
     ) -> Result<(), PeerError> {
         let raw_epd = epd;
         let epd = Epd::decode(epd)?;
+        // A URI (or hostname) or our server peer ID is answered with the server certificate;
+        // our P2P peer ID with the certificate we open sessions with.
+        let p2p = epd.fingerprint == Some(self.p2p_peer_id());
         let for_us = match epd.fingerprint {
-            Some(f) => f == self.peer_id(),
+            Some(f) => f == self.peer_id() || p2p,
             None => epd.ancillary.is_some() || epd.hostname.is_some(),
         };
         if tag.len() > 64 {
@@ -256,7 +259,11 @@ impl Endpoint {
         let chunk = Chunk::RHello {
             tag,
             cookie: Bytes::copy_from_slice(&cookie),
-            certificate: Bytes::copy_from_slice(&self.server_cert),
+            certificate: Bytes::copy_from_slice(if p2p {
+                &self.ephemeral_cert
+            } else {
+                &self.server_cert
+            }),
         };
         self.send_startup(now, from, 0, &chunk);
         Ok(())
