@@ -418,7 +418,8 @@ impl Context {
     /// A context for these settings.
     ///
     /// # Panics
-    /// If `[access]` or `[hooks]` is invalid: [`Settings::validate`] checks them first.
+    /// If `[access]`, `[hooks]` or `[cluster]` is invalid: [`Settings::validate`] checks them
+    /// first.
     pub fn new(settings: Settings) -> Context {
         let metrics = std::sync::Arc::new(crate::control::Metrics::new());
         let app = crate::app::App::new(&settings, metrics.clone())
@@ -427,6 +428,10 @@ impl Context {
         let live = arc_swap::ArcSwap::from_pointee(crate::reload::Live::new(settings.clone()));
         let log_throttle = crate::log_throttle::LogThrottle::new(settings.log.repeat_limit);
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let cluster = std::sync::Arc::new(
+            crate::cluster::Cluster::new(&settings)
+                .expect("cluster settings are checked by Settings::validate"),
+        );
         Context {
             settings,
             live,
@@ -436,6 +441,7 @@ impl Context {
             recorders: crate::record::Recorders::default(),
             log_throttle,
             relays: crate::relay::Relays::default(),
+            cluster,
             registry: crate::control::Registry::default(),
             metrics,
             app: arc_swap::ArcSwap::from_pointee(app),
