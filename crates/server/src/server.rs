@@ -247,8 +247,11 @@ impl Server {
             };
             tokio::spawn(crate::load::run(ctx.load.clone(), max))
         };
+        // The cluster heartbeat: this node's load, and its claims renewed.
+        let cluster = tokio::spawn(ctx.cluster.clone().run(Arc::downgrade(&ctx)));
         shutdown.await;
         info!("shutting down");
+        cluster.abort();
         load.abort();
         summaries.abort();
         sampler.abort();

@@ -15,7 +15,7 @@ use crate::hub::PeerInfo;
 use crate::timestamps::TimestampMapper;
 use sluice_rtmp::command::{codes, ConnectCommand, ConnectResponse, PlayArgs, PublishMode};
 use sluice_rtmp::session::{RequestId, ServerSession};
-use std::sync::Weak;
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Instant;
 use tracing::{info, warn};
@@ -36,6 +36,13 @@ pub(super) enum Asked {
         stream_id: u32,
         play2: bool,
     },
+    /// An allowed publish waiting for its claim in the cluster registry.
+    PublishClaimed {
+        request: RequestId,
+        stream_id: u32,
+        mode: PublishMode,
+        claim: ClaimSlot,
+    },
     /// An allowed play waiting for its pull relay to start.
     PlayPulled {
         request: RequestId,
@@ -43,6 +50,9 @@ pub(super) enum Asked {
         play2: bool,
     },
 }
+
+/// Where a publish's claim future leaves the claim for the connection to keep.
+pub(super) type ClaimSlot = Arc<Mutex<Option<crate::cluster::ClaimGuard>>>;
 
 /// A request and the future that decides it.
 pub(super) struct Waiting {
@@ -194,7 +204,22 @@ impl Connection {
                 stream_id,
                 mode,
             } => {
-                self.finish_publish(request, stream_id, &mode, d);
+                self.finish_publish(request, stream_id, mode, d);
+                None
+            }
+            Asked::PublishClaimed {
+                request,
+                stream_id,
+                mode,
+                claim,
+            } => {
+                if let Err(deny) = &d {
+                    self.ctx
+                        .metrics
+                        .request("publish", false, deny.kind.as_str());
+                }
+                let guard = claim.lock().unwrap_or_else(|e| e.into_inner()).take();
+                self.start_publish(request, stream_id, &mode, d, guard);
                 None
             }
             Asked::Play {
@@ -256,12 +281,54 @@ impl Connection {
         None
     }
 
+    /// An allowed publish claims its stream in the cluster registry first (a pending decision:
+    /// the loop goes on meanwhile); [`Self::start_publish`] answers once the claim is decided.
     fn finish_publish(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        mode: PublishMode,
+        d: Decision,
+    ) {
+        let allowed = match d {
+            Ok(a) if !a.stream.is_empty() => a,
+            other => return self.start_publish(request, stream_id, &mode, other, None),
+        };
+        let claim: ClaimSlot = Arc::default();
+        let slot = claim.clone();
+        let cluster = self.ctx.cluster.clone();
+        let app = self.app.clone();
+        self.decisions.push(Waiting {
+            asked: Asked::PublishClaimed {
+                request,
+                stream_id,
+                mode,
+                claim,
+            },
+            decision: Box::pin(async move {
+                match cluster.claim(&app, &allowed.stream).await {
+                    Ok(guard) => {
+                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+                        Ok(allowed)
+                    }
+                    Err(e @ crate::cluster::ClaimError::Taken(_)) => {
+                        Err(app::Deny::new(DenyKind::InUse, e.to_string()))
+                    }
+                    Err(e) => Err(app::Deny::new(DenyKind::Unverified, e.to_string())),
+                }
+            }),
+        });
+    }
+
+    /// Answer a publish: refused, or published into the hub with `claim` (the stream's claim
+    /// in the cluster registry, released with the publisher's slot).
+    fn start_publish(
         &mut self,
         request: RequestId,
         stream_id: u32,
         mode: &PublishMode,
         d: Decision,
+        claim: Option<crate::cluster::ClaimGuard>,
     ) {
         let name = match d {
             Ok(a) if a.stream.is_empty() => Err(app::Deny::new(
@@ -313,6 +380,7 @@ impl Connection {
                         publisher,
                         entry,
                         _pushes: pushes,
+                        _claim: claim,
                         batch: super::batch::Batch::new(
                             budget,
                             self.ctx.hub.config().player_queue_max_bytes,

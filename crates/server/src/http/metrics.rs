@@ -19,6 +19,7 @@ async fn scrape(State(state): State<ControlState>) -> Result<Response, ApiError>
     let max_series = ctx.live.load().settings.metrics.max_stream_series;
     let mut body = ctx.metrics.render(&ctx.registry, max_series);
     body.push_str(&crate::relay::api::render_metrics(&ctx.relays));
+    body.push_str(&crate::cluster::api::render_metrics(&ctx.cluster));
     let mut r = body.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
