@@ -7,7 +7,8 @@
 //!   node 3 receives frames again on the same connection (UnpublishNotify, then PublishNotify);
 //! - Redis is killed: live streams go on, a new publish is refused (`Denied`),
 //!   `sluice_cluster_redis_up` is 0; Redis starts again (empty) on the same port: node 2 claims
-//!   its stream again, and a new stream published on node 3 is played from node 2.
+//!   its stream again, and a new stream published on node 3 reaches a player that was waiting
+//!   for it on node 2 before it was published.
 
 mod live_support;
 
@@ -360,9 +361,11 @@ fn three_nodes_share_streams_fail_over_and_survive_a_redis_restart() {
     let _redis_again = redis(redis_port);
     n3.wait_owner("cam", Some("n2"));
     assert_eq!(n3.metric("sluice_cluster_redis_up"), Some(1));
+    // This player asks before anyone publishes `cam2`: it waits, and gets it once node 3 does.
+    let on_n2 = Player::start(n2.addr(), "cam2");
+    thread::sleep(Duration::from_millis(500));
     let _third = publish(&input, &n3.sluice.url("cam2"));
     n2.wait_owner("cam2", Some("n3"));
-    let on_n2 = Player::start(n2.addr(), "cam2");
     on_n2.wait_frames(
         10,
         "frames of a stream published after the recovery",

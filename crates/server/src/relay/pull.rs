@@ -113,12 +113,64 @@ pub(super) fn join(
                 info!(%app, %stream, owner = %owner.node, advertise = %owner.advertise, "play: pulling from the node that publishes the stream");
                 start(&inner, &ctx, &app, &stream, source).await
             }
-            // Nobody else publishes it: the player waits for a publisher here.
-            Ok(None) => Ok(()),
-            // The registry cannot say (counted and logged by the cluster): serve what is here.
-            Err(_) => Ok(()),
+            // Nobody else publishes it (or the registry cannot say: counted and logged by the
+            // cluster): the player waits here, for a local publisher or for the pull that
+            // starts once another node publishes the stream.
+            Ok(None) | Err(_) => {
+                watch_for_owner(&inner, &ctx, &app, &stream);
+                Ok(())
+            }
         }
     }))
+}
+
+/// While local players wait for `app`/`stream` and nobody publishes it here, look its owner
+/// up once per heartbeat and start the pull when another node publishes it (one watch per
+/// stream).
+fn watch_for_owner(inner: &Arc<Inner>, ctx: &Arc<Context>, app: &str, stream: &str) {
+    let key = (app.to_owned(), stream.to_owned());
+    if !lock(&inner.owner_watches).insert(key.clone()) {
+        return;
+    }
+    let (inner, ctx) = (Arc::downgrade(inner), Arc::downgrade(ctx));
+    tokio::spawn(async move {
+        let (app, stream) = &key;
+        loop {
+            let Some(period) = ctx.upgrade().map(|c| c.cluster.heartbeat_period()) else {
+                return;
+            };
+            // The first wait also lets the player that asked subscribe.
+            tokio::time::sleep(period).await;
+            let (Some(c), Some(i)) = (ctx.upgrade(), inner.upgrade()) else {
+                return;
+            };
+            let running = lock(&i.pulls).get(&key).is_some_and(|p| {
+                matches!(*p.state.borrow(), PullState::Starting | PullState::Live)
+            });
+            if *c.shutdown.borrow()
+                || running
+                || c.hub.is_live(app, stream)
+                || c.hub.player_count(app, stream) == 0
+            {
+                break;
+            }
+            if let Ok(Some(owner)) = c.cluster.owner_elsewhere(app, stream).await {
+                info!(%app, %stream, owner = %owner.node, "waiting players: another node publishes the stream now, pulling it");
+                // The job runs on its own; the players are subscribed already.
+                drop(start(
+                    &i,
+                    &c,
+                    app,
+                    stream,
+                    Source::Cluster(c.cluster.clone()),
+                ));
+                break;
+            }
+        }
+        if let Some(i) = inner.upgrade() {
+            lock(&i.owner_watches).remove(&key);
+        }
+    });
 }
 
 /// Join the pull of `app`/`stream` from `source`, opening it if there is none.
