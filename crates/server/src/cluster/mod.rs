@@ -30,6 +30,8 @@ pub mod api;
 pub mod config;
 pub mod redis;
 pub mod registry;
+#[cfg(test)]
+mod scale_tests;
 
 pub use config::{ClusterConfigError, ClusterSection};
 pub use registry::{Claim, ClusterRegistry, MemoryRegistry, NodeInfo, RegistryError};
