@@ -1,7 +1,7 @@
 //! The Redis cluster with real processes (docs/CLUSTER.md): a `redis-server` on a free loopback
 //! port and three `sluice serve` nodes sharing it (2 s leases).
-//! - ffmpeg publishes to node 1; an ffmpeg player on node 2 and a raw RTMP player on node 3
-//!   receive it (each edge pulls it from node 1); `GET /api/v1/cluster` lists the three nodes and
+//! - ffmpeg publishes to node 1; an HTTP-FLV and an ffmpeg player on node 2 and a raw RTMP
+//!   player on node 3 receive it (each edge pulls it from node 1); `GET /api/v1/cluster` lists the three nodes and
 //!   the claim; a second publisher of the same name on node 2 is refused (`BadName`);
 //! - `kill -9` node 1: its claim lapses, ffmpeg publishes again to node 2, and the player on
 //!   node 3 receives frames again on the same connection (UnpublishNotify, then PublishNotify);
@@ -13,8 +13,8 @@
 mod live_support;
 
 use live_support::{
-    api_get, ffmpeg, ffmpeg_play, fixture, http_request, packets, poll_until, publish, temp_dir,
-    RawClient, Sluice,
+    api_get, ffmpeg, ffmpeg_play, fixture, http_get, http_request, packets, poll_until, publish,
+    temp_dir, RawClient, Sluice,
 };
 use serde_json::Value;
 use sluice_rtmp::session::ClientEvent;
@@ -270,7 +270,24 @@ fn three_nodes_share_streams_fail_over_and_survive_a_redis_restart() {
     let mut first = publish(&input, &n1.sluice.url("cam"));
     n3.wait_owner("cam", Some("n1"));
 
-    // Players on nodes 2 and 3 receive it through pulls from node 1.
+    // Players on nodes 2 and 3 receive it through pulls from node 1: an HTTP-FLV player (it
+    // opens node 2's pull), an ffmpeg RTMP player on node 2, a raw RTMP player on node 3.
+    let (head, body) = http_get(
+        n2.http,
+        "/live/cam.flv",
+        "",
+        Duration::from_secs(15),
+        64 * 1024,
+    );
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    assert!(
+        body.starts_with(b"FLV") && body.len() >= 64 * 1024,
+        "{head} {} bytes",
+        body.len()
+    );
     let on_n3 = Player::start(n3.addr(), "cam");
     on_n3.wait_frames(10, "frames on node 3 from node 1", &|| n3.sluice.log());
     let out2 = dir.path().join("n2.flv");
