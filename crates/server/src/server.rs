@@ -268,6 +268,8 @@ impl Server {
         }
         // Publishers are gone: let the recorders close their files.
         ctx.recorders.wait_idle(Duration::from_secs(5)).await;
+        // Leave the cluster: other nodes may take this node's streams at once.
+        ctx.cluster.leave().await;
         info!("stopped");
     }
 }

@@ -32,6 +32,8 @@ pub mod redis;
 pub mod registry;
 #[cfg(test)]
 mod scale_tests;
+#[cfg(test)]
+mod test_redis;
 
 pub use config::{ClusterConfigError, ClusterSection};
 pub use registry::{Claim, ClusterRegistry, MemoryRegistry, NodeInfo, RegistryError};
@@ -344,6 +346,22 @@ impl Cluster {
         }
     }
 
+    /// Leave the cluster (graceful shutdown): release every claim still held and drop the
+    /// heartbeat, so that other nodes may take the streams at once instead of a lease later.
+    /// Best effort: what fails lapses with its lease.
+    pub async fn leave(&self) {
+        let keys: Vec<String> = lock(&self.owned).drain().map(|(k, _)| k).collect();
+        for key in keys {
+            if !self.note(&self.registry.release(&key, &self.node_id).await) {
+                return;
+            }
+        }
+        let r = self.registry.forget_node(&self.node_id).await;
+        if self.note(&r) {
+            info!(node = %self.node_id, "left the cluster");
+        }
+    }
+
     /// The heartbeat task: [`Cluster::beat`] every heartbeat period with the load `ctx` has,
     /// until the context is gone or shuts down.
     pub async fn run(self: Arc<Self>, ctx: Weak<Context>) {
@@ -399,11 +417,16 @@ mod tests {
         drop(g);
         tokio::task::yield_now().await;
         assert_eq!(c.registry().owner("live/a").await, Ok(None));
+        // Leaving releases what is still claimed and the heartbeat.
+        let _kept = c.clone().claim("live", "b").await.unwrap();
+        c.leave().await;
+        assert_eq!(c.registry().owner("live/b").await, Ok(None));
+        assert_eq!(c.registry().nodes(10).await, Ok(Vec::new()));
     }
 
     #[tokio::test]
     async fn nodes_sharing_redis_see_each_other_and_recover() {
-        let mut server = super::redis::tests::RedisServer::start();
+        let mut server = super::test_redis::RedisServer::start();
         let a = cluster(&server.url(), "a");
         let b = cluster(&server.url(), "b");
         let g = a.clone().claim("live", "cam").await.unwrap();

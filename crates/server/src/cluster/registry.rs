@@ -84,6 +84,9 @@ pub trait ClusterRegistry: Send + Sync + std::fmt::Debug {
     /// Record `node`'s heartbeat (address and load) for `lease`.
     fn heartbeat<'a>(&'a self, node: &'a NodeInfo, lease: Duration) -> RegistryFuture<'a, ()>;
 
+    /// Drop `node`'s heartbeat (it is leaving).
+    fn forget_node<'a>(&'a self, node: &'a str) -> RegistryFuture<'a, ()>;
+
     /// The heartbeat of node `id`, while it lives.
     fn node<'a>(&'a self, id: &'a str) -> RegistryFuture<'a, Option<NodeInfo>>;
 
@@ -171,6 +174,12 @@ impl ClusterRegistry for MemoryRegistry {
         })
     }
 
+    fn forget_node<'a>(&'a self, node: &'a str) -> RegistryFuture<'a, ()> {
+        self.with(move |s, _| {
+            s.nodes.remove(node);
+        })
+    }
+
     fn node<'a>(&'a self, id: &'a str) -> RegistryFuture<'a, Option<NodeInfo>> {
         self.with(move |s, _| s.nodes.get(id).map(|(n, _)| n.clone()))
     }
@@ -245,7 +254,10 @@ where
     r.heartbeat(&n1, lease).await.unwrap();
     r.heartbeat(&n2, long).await.unwrap();
     assert_eq!(r.node("n1").await, Ok(Some(n1.clone())));
-    assert_eq!(r.nodes(10).await, Ok(vec![n1, n2.clone()]));
+    assert_eq!(r.nodes(10).await, Ok(vec![n1.clone(), n2.clone()]));
+    r.forget_node("n1").await.unwrap();
+    assert_eq!(r.node("n1").await, Ok(None));
+    r.heartbeat(&n1, lease).await.unwrap();
     // n1 stops refreshing: its claim and heartbeat lapse, and n2 may claim its stream.
     wait().await;
     assert_eq!(r.owner("live/a").await, Ok(None));

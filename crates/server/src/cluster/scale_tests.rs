@@ -4,7 +4,7 @@
 //! counts are asserted (they are the design); the times are printed for the document, never
 //! asserted (`cargo test -p sluice-server --lib cluster::scale -- --nocapture`).
 
-use super::redis::tests::RedisServer;
+use super::test_redis::RedisServer;
 use super::Cluster;
 use std::collections::HashMap;
 use std::sync::Arc;
