@@ -366,7 +366,14 @@ fn three_nodes_share_streams_fail_over_and_survive_a_redis_restart() {
     );
     assert!(n3.metric("sluice_cluster_registry_errors_total").unwrap() > 0);
     assert_eq!(n3.cluster().0, 503);
-    // Logged once per change of state, not per failed call.
+    // Logged once per change of state, not per failed call or refused publish.
+    assert_eq!(
+        n3.sluice
+            .count_log(&["publish denied", "cannot be reached"]),
+        0,
+        "{}",
+        n3.sluice.log()
+    );
     assert_eq!(
         n3.sluice.count_log(&["cluster registry unreachable"]),
         1,

@@ -340,7 +340,12 @@ impl Connection {
         let (key, push, hook_record) = match name {
             Ok(a) => (a.stream, a.push, a.record),
             Err(deny) => {
-                warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                if deny.kind == DenyKind::Unverified {
+                    // Logged once when the registry went away (crate::cluster), not per publish.
+                    tracing::debug!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                } else {
+                    warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                }
                 let code = match deny.kind {
                     DenyKind::BadName | DenyKind::InUse => codes::PUBLISH_BAD_NAME,
                     _ => codes::PUBLISH_DENIED,

@@ -321,7 +321,8 @@ impl Job {
                     Vec::new()
                 }
                 Err(error) => {
-                    info!(app = %self.app, stream = %self.stream, %error, "pull: the cluster registry cannot say who publishes the stream");
+                    // Logged once per change of the registry's state by the cluster.
+                    tracing::debug!(app = %self.app, stream = %self.stream, %error, "pull: the cluster registry cannot say who publishes the stream");
                     Vec::new()
                 }
             },
