@@ -397,3 +397,48 @@ fn three_nodes_share_streams_fail_over_and_survive_a_redis_restart() {
     );
     assert!(!on_n3.closed.load(Ordering::Relaxed));
 }
+
+/// `kill -<sig> <pid>`.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// An owner whose host stops answering without a reset (`SIGSTOP`, as a machine that lost
+/// power): the edge's pull hears nothing for a lease and ends, the owner's claim lapses, and the
+/// publisher moving to the edge itself takes the stream over for the edge's waiting player.
+#[test]
+fn a_silent_owner_is_given_up_after_a_lease_and_the_edge_takes_the_stream() {
+    let dir = temp_dir();
+    let input = fixture(FixtureOpts {
+        duration: Duration::from_secs(90),
+        ..FixtureOpts::default()
+    });
+    let redis_port = free_port();
+    let _redis = redis(redis_port);
+    let n1 = node(dir.path(), "n1", redis_port);
+    let n2 = node(dir.path(), "n2", redis_port);
+    let mut first = publish(&input, &n1.sluice.url("cam"));
+    n2.wait_owner("cam", Some("n1"));
+    let player = Player::start(n2.addr(), "cam");
+    player.wait_frames(10, "frames on node 2 from node 1", &|| n2.sluice.log());
+
+    signal(n1.sluice.guard.pid(), "-STOP");
+    n2.sluice.wait_log(&["sent nothing for a lease"], WAIT);
+    n2.wait_owner("cam", None);
+    let before = player.frames();
+    let _second = publish(&input, &n2.sluice.url("cam"));
+    n2.wait_owner("cam", Some("n2"));
+    player.wait_frames(
+        before + 25,
+        "frames on node 2 from its own publisher",
+        &|| n2.sluice.log(),
+    );
+    assert!(!player.closed.load(Ordering::Relaxed));
+    signal(n1.sluice.guard.pid(), "-CONT");
+    first.kill();
+}

@@ -216,6 +216,11 @@ impl Cluster {
         self.heartbeat
     }
 
+    /// The lease of claims and heartbeats (also how long a pull from an owner may stay silent).
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
     /// Seconds a pull from an owner stays open after its last local player left.
     pub fn pull_idle_secs(&self) -> u64 {
         self.pull_idle_secs

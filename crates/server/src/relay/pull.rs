@@ -418,6 +418,13 @@ impl Job {
         let mut idle_since: Option<Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A cluster node silent for a lease is presumed dead (its host may be gone without a
+        // reset): the pull ends and the owner is looked up again.
+        let stall = match &self.source {
+            Source::Cluster(c) => Some(c.lease()),
+            Source::Rule(_) => None,
+        };
+        let mut last_event = Instant::now();
         let served = loop {
             tokio::select! {
                 r = player.next_event() => match r {
@@ -425,7 +432,10 @@ impl Job {
                         info!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, ?reason, "pull: the upstream ended the stream");
                         break Served::UpstreamEnded;
                     }
-                    Ok(ev) => feed.handle(ev),
+                    Ok(ev) => {
+                        last_event = Instant::now();
+                        feed.handle(ev);
+                    }
                     Err(error) => {
                         warn!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, %error, "pull: upstream failed");
                         break Served::UpstreamEnded;
@@ -439,6 +449,10 @@ impl Job {
                     entry.players.store(players as u64, std::sync::atomic::Ordering::Relaxed);
                     if feed.publisher.is_shut_down() {
                         break Served::Done;
+                    }
+                    if stall.is_some_and(|d| last_event.elapsed() >= d) {
+                        warn!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, "pull: the owning node sent nothing for a lease (cluster.lease_ms)");
+                        break Served::UpstreamEnded;
                     }
                     if players > 0 {
                         idle_since = None;
