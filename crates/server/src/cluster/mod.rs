@@ -338,6 +338,10 @@ impl Cluster {
         *lock(&self.last_heartbeat) = Some(now);
         let keys: Vec<String> = lock(&self.owned).keys().cloned().collect();
         for key in keys {
+            if !lock(&self.owned).contains_key(&key) {
+                // Released meanwhile: do not take it again.
+                continue;
+            }
             let r = self.registry.refresh(&key, &self.node_id, self.lease).await;
             if !self.note(&r) {
                 return;
@@ -346,7 +350,9 @@ impl Cluster {
                 // Another node claimed it while ours lapsed (Redis lost it or was unreachable
                 // past the lease): both publishers are live until one leaves; ours keeps being
                 // served here, and the registry sends players elsewhere to the other.
+                // Said once: the claim is no longer ours to renew or release.
                 warn!(stream = %key, node = %self.node_id, owner = %other, "cluster claim lost to another node");
+                lock(&self.owned).remove(&key);
             }
         }
     }
@@ -427,6 +433,24 @@ mod tests {
         c.leave().await;
         assert_eq!(c.registry().owner("live/b").await, Ok(None));
         assert_eq!(c.registry().nodes(10).await, Ok(Vec::new()));
+    }
+
+    #[tokio::test]
+    async fn a_claim_lost_to_another_node_is_given_up_once() {
+        let mut server = super::test_redis::RedisServer::start();
+        let a = cluster(&server.url(), "a");
+        let b = cluster(&server.url(), "b");
+        let g = a.clone().claim("live", "x").await.unwrap();
+        server.restart();
+        // b's publisher comes first after the restart (its first call meets the dead link).
+        let _ = b.registry().owner("live/x").await;
+        let _bg = b.clone().claim("live", "x").await.unwrap();
+        let _ = a.registry().owner("live/x").await;
+        a.beat(1, 0).await;
+        assert!(lock(&a.owned).is_empty());
+        drop(g);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(b.registry().owner("live/x").await, Ok(Some("b".into())));
     }
 
     #[tokio::test]
