@@ -410,7 +410,8 @@ fn signal(pid: u32, sig: &str) {
 
 /// An owner whose host stops answering without a reset (`SIGSTOP`, as a machine that lost
 /// power): the edge's pull hears nothing for a lease and ends, the owner's claim lapses, and the
-/// publisher moving to the edge itself takes the stream over for the edge's waiting player.
+/// publisher moving to the edge itself takes the stream over for the edge's waiting player; the
+/// old owner, awake again, gives its lost claim up and serves the stream to HLS by a pull.
 #[test]
 fn a_silent_owner_is_given_up_after_a_lease_and_the_edge_takes_the_stream() {
     let dir = temp_dir();
@@ -439,6 +440,27 @@ fn a_silent_owner_is_given_up_after_a_lease_and_the_edge_takes_the_stream() {
         &|| n2.sluice.log(),
     );
     assert!(!player.closed.load(Ordering::Relaxed));
+    // Node 1 wakes up; its publisher leaves (its claim was lost: it releases nothing).
     signal(n1.sluice.guard.pid(), "-CONT");
     first.kill();
+    n1.sluice
+        .wait_log(&["cluster claim lost to another node"], WAIT);
+    n1.sluice.wait_log(&["unpublish", "stream=cam"], WAIT);
+    // An HLS request alone opens the pull from the owner (node 2 now): node 1 serves it.
+    poll_until(
+        WAIT,
+        "an HLS playlist on node 1 of the stream node 2 publishes",
+        || {
+            let (status, _, body) = http_request(n1.http, "GET", "/live/cam.m3u8", "");
+            let text = String::from_utf8_lossy(&body).into_owned();
+            if status == 200 && text.contains("#EXTINF") {
+                Ok(())
+            } else {
+                Err(format!("{status} {text}"))
+            }
+        },
+        || n1.sluice.log(),
+    );
+    n1.sluice.wait_log(&["pull live", "cam"], WAIT);
+    assert_eq!(n2.owner("cam").as_deref(), Some("n2"));
 }
