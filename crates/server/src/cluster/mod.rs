@@ -45,6 +45,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 use tracing::{info, warn};
 
+/// Claim refreshes one heartbeat keeps in flight at once.
+const REFRESHES_IN_FLIGHT: usize = 64;
+
 /// Why a publish could not claim its stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
@@ -336,24 +339,43 @@ impl Cluster {
             return;
         }
         *lock(&self.last_heartbeat) = Some(now);
+        // The refreshes go out together on the one connection (pipelined), at most
+        // REFRESHES_IN_FLIGHT at a time, so a node's heartbeat costs about one round trip per
+        // that many streams.
         let keys: Vec<String> = lock(&self.owned).keys().cloned().collect();
+        let mut in_flight = tokio::task::JoinSet::new();
         for key in keys {
             if !lock(&self.owned).contains_key(&key) {
                 // Released meanwhile: do not take it again.
                 continue;
             }
-            let r = self.registry.refresh(&key, &self.node_id, self.lease).await;
-            if !self.note(&r) {
-                return;
+            while in_flight.len() >= REFRESHES_IN_FLIGHT {
+                if let Some(Ok((key, r))) = in_flight.join_next().await {
+                    self.refreshed(key, r);
+                }
             }
-            if let Ok(Claim::Taken(other)) = r {
-                // Another node claimed it while ours lapsed (Redis lost it or was unreachable
-                // past the lease): both publishers are live until one leaves; ours keeps being
-                // served here, and the registry sends players elsewhere to the other.
-                // Said once: the claim is no longer ours to renew or release.
-                warn!(stream = %key, node = %self.node_id, owner = %other, "cluster claim lost to another node");
-                lock(&self.owned).remove(&key);
+            let (registry, node, lease) = (self.registry.clone(), self.node_id.clone(), self.lease);
+            in_flight.spawn(async move {
+                let r = registry.refresh(&key, &node, lease).await;
+                (key, r)
+            });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok((key, r)) = done {
+                self.refreshed(key, r);
             }
+        }
+    }
+
+    fn refreshed(&self, key: String, r: Result<Claim, RegistryError>) {
+        self.note(&r);
+        if let Ok(Claim::Taken(other)) = r {
+            // Another node claimed it while ours lapsed (Redis lost it or was unreachable past
+            // the lease): both publishers are live until one leaves; ours keeps being served
+            // here, and the registry sends players elsewhere to the other. Said once: the claim
+            // is no longer ours to renew or release.
+            warn!(stream = %key, node = %self.node_id, owner = %other, "cluster claim lost to another node");
+            lock(&self.owned).remove(&key);
         }
     }
 
