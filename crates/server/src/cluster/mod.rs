@@ -344,14 +344,19 @@ impl Cluster {
         // that many streams.
         let keys: Vec<String> = lock(&self.owned).keys().cloned().collect();
         let mut in_flight = tokio::task::JoinSet::new();
+        // Once a refresh fails the registry is gone: the rest wait for the next heartbeat.
+        let mut failed = false;
         for key in keys {
+            if failed {
+                break;
+            }
             if !lock(&self.owned).contains_key(&key) {
                 // Released meanwhile: do not take it again.
                 continue;
             }
             while in_flight.len() >= REFRESHES_IN_FLIGHT {
                 if let Some(Ok((key, r))) = in_flight.join_next().await {
-                    self.refreshed(key, r);
+                    failed |= !self.refreshed(key, r);
                 }
             }
             let (registry, node, lease) = (self.registry.clone(), self.node_id.clone(), self.lease);
@@ -367,8 +372,9 @@ impl Cluster {
         }
     }
 
-    fn refreshed(&self, key: String, r: Result<Claim, RegistryError>) {
-        self.note(&r);
+    /// Handle one refresh's answer; false when the registry failed.
+    fn refreshed(&self, key: String, r: Result<Claim, RegistryError>) -> bool {
+        let ok = self.note(&r);
         if let Ok(Claim::Taken(other)) = r {
             // Another node claimed it while ours lapsed (Redis lost it or was unreachable past
             // the lease): both publishers are live until one leaves; ours keeps being served
@@ -377,6 +383,7 @@ impl Cluster {
             warn!(stream = %key, node = %self.node_id, owner = %other, "cluster claim lost to another node");
             lock(&self.owned).remove(&key);
         }
+        ok
     }
 
     /// Leave the cluster (graceful shutdown): release every claim still held and drop the

@@ -12,7 +12,8 @@
 //!
 //! One multiplexed connection is shared by every caller; when a command fails on it, the next
 //! call connects again (for a Sentinel URL, after asking the Sentinels for the current master,
-//! so a Sentinel failover is followed). Connects and commands have their own timeouts.
+//! so a Sentinel failover is followed). Connects and commands have their own timeouts, and
+//! after a failed connect the calls of the next `connect_timeout_ms` fail at once.
 
 use super::config::{ClusterConfigError, ClusterSection, RedisTarget};
 use super::registry::{Claim, ClusterRegistry, NodeInfo, RegistryError, RegistryFuture};
@@ -51,10 +52,17 @@ enum Source {
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
+/// The shared connection, and when connecting last failed.
+#[derive(Default)]
+struct Link {
+    conn: Option<MultiplexedConnection>,
+    failed_at: Option<tokio::time::Instant>,
+}
+
 /// The Redis registry.
 pub struct RedisRegistry {
     source: Source,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    conn: tokio::sync::Mutex<Link>,
     prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -120,7 +128,7 @@ impl RedisRegistry {
         };
         Ok(RedisRegistry {
             source,
-            conn: tokio::sync::Mutex::new(None),
+            conn: tokio::sync::Mutex::new(Link::default()),
             prefix: cfg.key_prefix.clone(),
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             command_timeout: Duration::from_millis(cfg.command_timeout_ms),
@@ -140,8 +148,17 @@ impl RedisRegistry {
     /// The shared connection, connecting first when there is none.
     async fn connection(&self) -> Result<MultiplexedConnection, RegistryError> {
         let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
+        if let Some(c) = slot.conn.as_ref() {
             return Ok(c.clone());
+        }
+        // One attempt per connect timeout: callers queued behind a failed attempt (Redis
+        // black-holed, each attempt lasting the whole timeout) fail at once instead of in turn.
+        if let Some(at) = slot.failed_at {
+            if at.elapsed() < self.connect_timeout {
+                return Err(RegistryError::Unreachable(
+                    "the last connection attempt failed moments ago".into(),
+                ));
+            }
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
@@ -158,9 +175,21 @@ impl RedisRegistry {
         };
         let c = tokio::time::timeout(self.connect_timeout, connect)
             .await
-            .map_err(|_| RegistryError::Timeout)??;
-        *slot = Some(c.clone());
-        Ok(c)
+            .map_err(|_| RegistryError::Timeout)
+            .and_then(|r| r);
+        match c {
+            Ok(c) => {
+                *slot = Link {
+                    conn: Some(c.clone()),
+                    failed_at: None,
+                };
+                Ok(c)
+            }
+            Err(e) => {
+                slot.failed_at = Some(tokio::time::Instant::now());
+                Err(e)
+            }
+        }
     }
 
     /// Run `f` on the connection within the command timeout; a failure drops the connection
@@ -179,7 +208,7 @@ impl RedisRegistry {
             r,
             Err(RegistryError::Timeout | RegistryError::Unreachable(_))
         ) {
-            *self.conn.lock().await = None;
+            self.conn.lock().await.conn = None;
         }
         r
     }
@@ -449,9 +478,25 @@ mod tests {
             Err(RegistryError::Unreachable(_) | RegistryError::Timeout)
         ));
         assert!(r.owner("live/a").await.is_err());
-        // The same port again, empty (no persistence): the refresh takes the claim again.
+        // Right after a failed connect, calls fail at once instead of each trying again.
+        assert_eq!(
+            r.owner("live/a").await,
+            Err(RegistryError::Unreachable(
+                "the last connection attempt failed moments ago".into()
+            ))
+        );
+        // The same port again, empty (no persistence): once the connect timeout has passed,
+        // the next call connects, and the refresh takes the claim again.
         server.restart();
-        assert_eq!(r.refresh("live/a", "n1", lease).await, Ok(Claim::Ours));
+        let mut refreshed = r.refresh("live/a", "n1", lease).await;
+        for _ in 0..50 {
+            if refreshed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            refreshed = r.refresh("live/a", "n1", lease).await;
+        }
+        assert_eq!(refreshed, Ok(Claim::Ours));
         assert_eq!(r.owner("live/a").await, Ok(Some("n1".into())));
     }
 
