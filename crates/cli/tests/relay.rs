@@ -389,7 +389,20 @@ fn pull_on_first_play_shared_by_two_players_closed_when_idle() {
             .iter()
             .any(|c| c["role"] == "player")
     });
-    assert!(!is_live(edge_http, "cam"));
+    // The edge's pulled stream ends once the pull's connection has closed (just after the
+    // origin lets the player go).
+    poll_until(
+        WAIT,
+        "the pulled stream gone from the edge",
+        || {
+            if is_live(edge_http, "cam") {
+                Err("still live".into())
+            } else {
+                Ok(())
+            }
+        },
+        || edge.log(),
+    );
 
     // A stream no upstream has: the player is told it is not found.
     let mut c = RawClient::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, edge.port)), |_| {});

@@ -45,6 +45,8 @@ pub struct Settings {
     pub record: crate::record::RecordSection,
     /// RTMP over RTMFP (UDP).
     pub rtmfp: crate::rtmfp::RtmfpSection,
+    /// The cluster registry (Redis) and this node's identity in it.
+    pub cluster: crate::cluster::ClusterSection,
 }
 
 /// The most any latency setting may hold media (ms): beyond a second a player's buffer, not
@@ -405,6 +407,9 @@ pub enum ConfigError {
     /// `[access]` or `[hooks]` cannot be used.
     #[error("invalid setting: {0}")]
     App(#[from] crate::app::AppError),
+    /// `[cluster]` cannot be used.
+    #[error("invalid setting: {0}")]
+    Cluster(#[from] crate::cluster::ClusterConfigError),
     /// A value is out of range.
     #[error("invalid setting {key}: {why}")]
     Invalid {
@@ -651,6 +656,7 @@ impl Settings {
                 why: "must be at most 1000000 (18 bytes each are reserved in every FLV file)",
             });
         }
+        self.cluster.validate()?;
         Ok(())
     }
 

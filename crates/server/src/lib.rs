@@ -12,12 +12,14 @@
 //! - [`relay`]: push relays (restreaming to other servers) and pull relays (edge pulls);
 //! - [`hub`]: the publisher/player fan-out (stream registry, sequence-header, metadata and GOP
 //!   caches, and the per-player backlog policy for slow players);
+//! - [`cluster`]: nodes sharing a registry (Redis) of who publishes what; edges pull from owners;
 //! - [`record`]: recordings (DVR), a hub sink writing FLV or fragmented MP4 files;
 //! - [`load`]: the load rule of the latency budget (hold media longer when the CPU is busy);
 //! - [`config`]: settings with documented defaults, TOML and environment overrides;
 //! - `sockopt`: the receive low watermark (`SO_RCVLOWAT`), the workspace's only `unsafe` code.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod driver;
@@ -64,6 +66,8 @@ pub struct Context {
     pub listeners: std::sync::OnceLock<http::api::Listeners>,
     /// Push and pull relays.
     pub relays: relay::Relays,
+    /// The cluster registry and this node's claims (in-memory when there is no `[cluster]`).
+    pub cluster: std::sync::Arc<cluster::Cluster>,
     /// Recordings in progress (and failed ones while their stream is live).
     pub recorders: record::Recorders,
     /// Summarises repeated warnings (`log.repeat_limit`).

@@ -264,8 +264,11 @@ impl Server {
             };
             tokio::spawn(crate::load::run(ctx.load.clone(), max))
         };
+        // The cluster heartbeat: this node's load, and its claims renewed.
+        let cluster = tokio::spawn(ctx.cluster.clone().run(Arc::downgrade(&ctx)));
         shutdown.await;
         info!("shutting down");
+        cluster.abort();
         load.abort();
         summaries.abort();
         sampler.abort();
@@ -290,6 +293,8 @@ impl Server {
         }
         // Publishers are gone: let the recorders close their files.
         ctx.recorders.wait_idle(Duration::from_secs(5)).await;
+        // Leave the cluster: other nodes may take this node's streams at once.
+        ctx.cluster.leave().await;
         info!("stopped");
     }
 }
@@ -443,7 +448,8 @@ impl Context {
     /// A context for these settings.
     ///
     /// # Panics
-    /// If `[access]` or `[hooks]` is invalid: [`Settings::validate`] checks them first.
+    /// If `[access]`, `[hooks]` or `[cluster]` is invalid: [`Settings::validate`] checks them
+    /// first.
     pub fn new(settings: Settings) -> Context {
         let metrics = std::sync::Arc::new(crate::control::Metrics::new());
         let app = crate::app::App::new(&settings, metrics.clone())
@@ -452,6 +458,10 @@ impl Context {
         let live = arc_swap::ArcSwap::from_pointee(crate::reload::Live::new(settings.clone()));
         let log_throttle = crate::log_throttle::LogThrottle::new(settings.log.repeat_limit);
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let cluster = std::sync::Arc::new(
+            crate::cluster::Cluster::new(&settings)
+                .expect("cluster settings are checked by Settings::validate"),
+        );
         Context {
             settings,
             live,
@@ -461,6 +471,7 @@ impl Context {
             recorders: crate::record::Recorders::default(),
             log_throttle,
             relays: crate::relay::Relays::default(),
+            cluster,
             registry: crate::control::Registry::default(),
             metrics,
             app: arc_swap::ArcSwap::from_pointee(app),

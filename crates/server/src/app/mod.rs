@@ -102,6 +102,8 @@ pub enum DenyKind {
     BadName,
     /// The stream is not live here and no pull relay upstream has it.
     NotFound,
+    /// The cluster registry could not be asked whether the stream is published elsewhere.
+    Unverified,
 }
 
 impl DenyKind {
@@ -119,6 +121,7 @@ impl DenyKind {
             DenyKind::InUse => "in_use",
             DenyKind::BadName => "bad_name",
             DenyKind::NotFound => "not_found",
+            DenyKind::Unverified => "unverified",
         }
     }
 }

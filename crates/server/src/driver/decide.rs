@@ -15,7 +15,7 @@ use crate::hub::PeerInfo;
 use crate::timestamps::TimestampMapper;
 use sluice_rtmp::command::{codes, ConnectCommand, ConnectResponse, PlayArgs, PublishMode};
 use sluice_rtmp::session::{RequestId, ServerSession};
-use std::sync::Weak;
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Instant;
 use tracing::{info, warn};
@@ -36,12 +36,66 @@ pub(super) enum Asked {
         stream_id: u32,
         play2: bool,
     },
+    /// An allowed publish waiting for its claim in the cluster registry.
+    PublishClaimed {
+        request: RequestId,
+        stream_id: u32,
+        mode: PublishMode,
+        claim: ClaimSlot,
+    },
     /// An allowed play waiting for its pull relay to start.
     PlayPulled {
         request: RequestId,
         stream_id: u32,
         play2: bool,
     },
+}
+
+/// Where a publish's claim future leaves the claim for the connection to keep.
+pub(crate) type ClaimSlot = Arc<Mutex<Option<crate::cluster::ClaimGuard>>>;
+
+/// The second step of an allowed publish, for every protocol's driver: claim the stream in the
+/// cluster registry (crate::cluster). The future decides the publish again: allowed once the
+/// claim is held (the guard is left in the slot), `InUse` when another node owns the stream,
+/// `Unverified` when the registry cannot be asked.
+pub(crate) fn claim_publish(
+    cluster: Arc<crate::cluster::Cluster>,
+    app: String,
+    allowed: app::Allowed,
+) -> (
+    ClaimSlot,
+    impl std::future::Future<Output = Decision> + Send + 'static,
+) {
+    let claim: ClaimSlot = Arc::default();
+    let slot = claim.clone();
+    let decision = async move {
+        match cluster.claim(&app, &allowed.stream).await {
+            Ok(guard) => {
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+                Ok(allowed)
+            }
+            Err(e @ crate::cluster::ClaimError::Taken(_)) => {
+                Err(app::Deny::new(DenyKind::InUse, e.to_string()))
+            }
+            Err(e) => Err(app::Deny::new(DenyKind::Unverified, e.to_string())),
+        }
+    };
+    (claim, decision)
+}
+
+/// Log a refused publish: at `warn`, except refusals for want of the cluster registry, logged
+/// once when it went away (crate::cluster) rather than per publish.
+pub(crate) fn log_publish_denied(
+    conn: u64,
+    peer: &std::net::SocketAddr,
+    app: &str,
+    deny: &app::Deny,
+) {
+    if deny.kind == DenyKind::Unverified {
+        tracing::debug!(conn, peer = %peer, app = %app, reason = %deny, "publish denied");
+    } else {
+        warn!(conn, peer = %peer, app = %app, reason = %deny, "publish denied");
+    }
 }
 
 /// A request and the future that decides it.
@@ -188,7 +242,22 @@ impl Connection {
                 stream_id,
                 mode,
             } => {
-                self.finish_publish(request, stream_id, &mode, d);
+                self.finish_publish(request, stream_id, mode, d);
+                None
+            }
+            Asked::PublishClaimed {
+                request,
+                stream_id,
+                mode,
+                claim,
+            } => {
+                if let Err(deny) = &d {
+                    self.ctx
+                        .metrics
+                        .request("publish", false, deny.kind.as_str());
+                }
+                let guard = claim.lock().unwrap_or_else(|e| e.into_inner()).take();
+                self.start_publish(request, stream_id, &mode, d, guard);
                 None
             }
             Asked::Play {
@@ -250,12 +319,40 @@ impl Connection {
         None
     }
 
+    /// An allowed publish claims its stream in the cluster registry first (a pending decision:
+    /// the loop goes on meanwhile); [`Self::start_publish`] answers once the claim is decided.
     fn finish_publish(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        mode: PublishMode,
+        d: Decision,
+    ) {
+        let allowed = match d {
+            Ok(a) if !a.stream.is_empty() => a,
+            other => return self.start_publish(request, stream_id, &mode, other, None),
+        };
+        let (claim, decision) = claim_publish(self.ctx.cluster.clone(), self.app.clone(), allowed);
+        self.decisions.push(Waiting {
+            asked: Asked::PublishClaimed {
+                request,
+                stream_id,
+                mode,
+                claim,
+            },
+            decision: Box::pin(decision),
+        });
+    }
+
+    /// Answer a publish: refused, or published into the hub with `claim` (the stream's claim
+    /// in the cluster registry, released with the publisher's slot).
+    fn start_publish(
         &mut self,
         request: RequestId,
         stream_id: u32,
         mode: &PublishMode,
         d: Decision,
+        claim: Option<crate::cluster::ClaimGuard>,
     ) {
         let name = match d {
             Ok(a) if a.stream.is_empty() => Err(app::Deny::new(
@@ -267,7 +364,7 @@ impl Connection {
         let (key, push, hook_record) = match name {
             Ok(a) => (a.stream, a.push, a.record),
             Err(deny) => {
-                warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                log_publish_denied(self.id, &self.peer, &self.app, &deny);
                 let code = publish_deny_code(deny.kind);
                 let _ = self.session.reject_publish(request, code, &deny.message);
                 return;
@@ -304,6 +401,7 @@ impl Connection {
                         publisher,
                         entry,
                         _pushes: pushes,
+                        _claim: claim,
                         batch: super::batch::Batch::new(
                             budget,
                             self.ctx.hub.config().player_queue_max_bytes,

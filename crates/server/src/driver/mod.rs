@@ -117,6 +117,8 @@ struct PublishSlot {
     entry: StreamGuard,
     /// The stream's push relays, stopped with the slot.
     _pushes: crate::relay::PushGuard,
+    /// The stream's claim in the cluster registry, released with the slot.
+    _claim: Option<crate::cluster::ClaimGuard>,
     /// Frames received but not yet handed to the hub (see [`batch`]).
     batch: batch::Batch,
     name: String,

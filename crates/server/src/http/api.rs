@@ -535,6 +535,7 @@ fn endpoints() -> Router<ControlState> {
         .route("/api/v1/info", get(info).fallback(method_not_allowed))
         .route("/api/v1/reload", post(reload).fallback(method_not_allowed))
         .merge(crate::relay::api::endpoints())
+        .merge(crate::cluster::api::endpoints())
         .route("/api/v1/{*rest}", any(no_such_path))
 }
 

@@ -228,6 +228,13 @@ async fn session_for(state: &HlsState, app: &str, stream: &str) -> Result<Arc<Se
     let ctx = state.ctx.upgrade().ok_or_else(unavailable)?;
     let wait = state.sessions.cfg.publish_wait;
     let deadline = Instant::now() + wait;
+    if !ctx.hub.is_live(app, stream) {
+        // A pull relay (a `[[relay.pull]]` rule, or the node that owns it in a cluster) may
+        // bring it here; the session then joins it like any other player.
+        if let Some(pull) = ctx.relays.pull(&ctx, app, stream) {
+            let _ = tokio::time::timeout(wait, pull).await;
+        }
+    }
     while !ctx.hub.is_live(app, stream) {
         if Instant::now() >= deadline {
             return Err(text(

@@ -20,6 +20,7 @@ async fn scrape(State(state): State<ControlState>) -> Result<Response, ApiError>
     let mut body = ctx.metrics.render(&ctx.registry, max_series);
     body.push_str(&crate::relay::api::render_metrics(&ctx.relays));
     body.push_str(&crate::load::render_metrics(&ctx.load));
+    body.push_str(&crate::cluster::api::render_metrics(&ctx.cluster));
     let mut r = body.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

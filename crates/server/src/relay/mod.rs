@@ -186,6 +186,8 @@ struct PushSet {
 struct Inner {
     pushes: Mutex<HashMap<Key, PushSet>>,
     pulls: Mutex<HashMap<Key, Arc<pull::PullShared>>>,
+    /// Streams whose local players wait for some node of the cluster to publish them.
+    owner_watches: Mutex<std::collections::HashSet<Key>>,
     next_id: AtomicU64,
 }
 

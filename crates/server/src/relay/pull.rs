@@ -9,11 +9,18 @@
 //! When a live upstream ends the stream while local players are still subscribed, the upstreams
 //! are tried again after a back-off, for as long as players remain; the players see
 //! `UnpublishNotify` and then `PublishNotify`, as when a local publisher comes back.
+//!
+//! In a cluster ([`crate::cluster`]) an app without a pull rule pulls from the node that owns
+//! the stream in the registry: the owner is looked up at every attempt (at least once per
+//! heartbeat while players wait), so after a failover the pull finds the new owner and the same
+//! local players go on. This node is never its own upstream, and the pull ends when a local
+//! publisher takes the stream.
 
 use super::config::{PullRule, RelaySection};
 use super::push::client_options;
 use super::target::{redact, upstream_url, Backoff};
 use super::{lock, Inner};
+use crate::cluster::Cluster;
 use crate::control::{Role, Transport};
 use crate::hub::{MediaFrame, PeerInfo, PublishError, Publisher};
 use crate::Context;
@@ -57,16 +64,125 @@ impl PullShared {
     }
 }
 
-/// Join the pull of `app`/`stream`, opening it if there is none.
+/// Where a pull looks for the stream.
+#[derive(Debug, Clone)]
+enum Source {
+    /// The upstreams of a `[[relay.pull]]` rule, in order.
+    Rule(PullRule),
+    /// The node that owns the stream in the cluster registry, looked up at each attempt.
+    Cluster(Arc<Cluster>),
+}
+
+impl Source {
+    fn idle_secs(&self) -> u64 {
+        match self {
+            Source::Rule(r) => r.idle_secs,
+            Source::Cluster(c) => c.pull_idle_secs(),
+        }
+    }
+}
+
+/// Join the pull of `app`/`stream`, opening it if there is none: from the app's
+/// `[[relay.pull]]` rule, else, in a cluster, from the node that owns the stream. `None`: no
+/// rule and no cluster.
 pub(super) fn join(
     inner: &Arc<Inner>,
     ctx: &Arc<Context>,
     app: &str,
     stream: &str,
 ) -> Option<PullWait> {
+    if let Some(rule) = ctx.live.load().settings.relay.pull_rule(app) {
+        return Some(start(inner, ctx, app, stream, Source::Rule(rule.clone())));
+    }
+    if !ctx.cluster.is_shared() {
+        return None;
+    }
+    let key = (app.to_owned(), stream.to_owned());
+    let running = lock(&inner.pulls)
+        .get(&key)
+        .is_some_and(|p| matches!(*p.state.borrow(), PullState::Starting | PullState::Live));
+    let source = Source::Cluster(ctx.cluster.clone());
+    if running {
+        return Some(start(inner, ctx, app, stream, source));
+    }
+    let (inner, ctx) = (inner.clone(), ctx.clone());
+    Some(Box::pin(async move {
+        let (app, stream) = key;
+        match ctx.cluster.owner_elsewhere(&app, &stream).await {
+            Ok(Some(owner)) => {
+                info!(%app, %stream, owner = %owner.node, advertise = %owner.advertise, "play: pulling from the node that publishes the stream");
+                start(&inner, &ctx, &app, &stream, source).await
+            }
+            // Nobody else publishes it (or the registry cannot say: counted and logged by the
+            // cluster): the player waits here, for a local publisher or for the pull that
+            // starts once another node publishes the stream.
+            Ok(None) | Err(_) => {
+                watch_for_owner(&inner, &ctx, &app, &stream);
+                Ok(())
+            }
+        }
+    }))
+}
+
+/// While local players wait for `app`/`stream` and nobody publishes it here, look its owner
+/// up once per heartbeat and start the pull when another node publishes it (one watch per
+/// stream).
+fn watch_for_owner(inner: &Arc<Inner>, ctx: &Arc<Context>, app: &str, stream: &str) {
+    let key = (app.to_owned(), stream.to_owned());
+    if !lock(&inner.owner_watches).insert(key.clone()) {
+        return;
+    }
+    let (inner, ctx) = (Arc::downgrade(inner), Arc::downgrade(ctx));
+    tokio::spawn(async move {
+        let (app, stream) = &key;
+        loop {
+            let Some(period) = ctx.upgrade().map(|c| c.cluster.heartbeat_period()) else {
+                return;
+            };
+            // The first wait also lets the player that asked subscribe.
+            tokio::time::sleep(period).await;
+            let (Some(c), Some(i)) = (ctx.upgrade(), inner.upgrade()) else {
+                return;
+            };
+            let running = lock(&i.pulls).get(&key).is_some_and(|p| {
+                matches!(*p.state.borrow(), PullState::Starting | PullState::Live)
+            });
+            if *c.shutdown.borrow()
+                || running
+                || c.hub.is_live(app, stream)
+                || c.hub.player_count(app, stream) == 0
+            {
+                break;
+            }
+            if let Ok(Some(owner)) = c.cluster.owner_elsewhere(app, stream).await {
+                info!(%app, %stream, owner = %owner.node, "waiting players: another node publishes the stream now, pulling it");
+                // The job runs on its own; the players are subscribed already.
+                drop(start(
+                    &i,
+                    &c,
+                    app,
+                    stream,
+                    Source::Cluster(c.cluster.clone()),
+                ));
+                break;
+            }
+        }
+        if let Some(i) = inner.upgrade() {
+            lock(&i.owner_watches).remove(&key);
+        }
+    });
+}
+
+/// Join the pull of `app`/`stream` from `source`, opening it if there is none.
+fn start(
+    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
+    app: &str,
+    stream: &str,
+    source: Source,
+) -> PullWait {
     let live = ctx.live.load();
     let cfg = &live.settings.relay;
-    let rule = cfg.pull_rule(app)?.clone();
     let wait = Duration::from_millis(cfg.pull_wait_ms.max(1));
     let key = (app.to_owned(), stream.to_owned());
     let mut pulls = lock(&inner.pulls);
@@ -84,7 +200,7 @@ pub(super) fn join(
                 shared: p.clone(),
                 app: app.to_owned(),
                 stream: stream.to_owned(),
-                rule,
+                source,
                 cfg: cfg.clone(),
             };
             tokio::spawn(job.run());
@@ -93,7 +209,7 @@ pub(super) fn join(
     };
     drop(pulls);
     let mut rx = shared.state.subscribe();
-    Some(Box::pin(async move {
+    Box::pin(async move {
         let decided = tokio::time::timeout(wait, async {
             rx.wait_for(|s| *s != PullState::Starting).await.map(|s| *s)
         })
@@ -106,7 +222,7 @@ pub(super) fn join(
                 wait.as_millis()
             )),
         }
-    }))
+    })
 }
 
 /// An upstream that sends the stream, and what it sent while being probed.
@@ -131,7 +247,7 @@ struct Job {
     shared: Arc<PullShared>,
     app: String,
     stream: String,
-    rule: PullRule,
+    source: Source,
     cfg: RelaySection,
 }
 
@@ -160,13 +276,20 @@ impl Job {
                 }
                 None => {}
             }
-            // The upstream went away while local players wait: try again while they do.
+            // The upstream went away while local players wait: try again while they do, unless
+            // a local publisher has the stream now (a cluster's publisher moved here).
             if self.ctx.hub.player_count(&self.app, &self.stream) == 0
                 || *self.ctx.shutdown.borrow()
+                || self.ctx.hub.is_live(&self.app, &self.stream)
             {
                 break;
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            let mut delay = backoff.next_delay();
+            if let Source::Cluster(c) = &self.source {
+                // The owner may change at any heartbeat: look again at least that often.
+                delay = delay.min(c.heartbeat_period());
+            }
+            tokio::time::sleep(delay).await;
         }
         *lock(&self.shared.upstream) = None;
         self.shared.set(if failed {
@@ -188,7 +311,23 @@ impl Job {
 
     /// The first upstream that sends the stream before `deadline`.
     async fn find(&self, deadline: Instant) -> Option<Found> {
-        for upstream in &self.rule.upstreams {
+        let upstreams = match &self.source {
+            Source::Rule(rule) => rule.upstreams.clone(),
+            Source::Cluster(c) => match c.owner_elsewhere(&self.app, &self.stream).await {
+                // Never ourselves: `owner_elsewhere` leaves this node out.
+                Ok(Some(owner)) => vec![format!("{}/{{app}}", owner.advertise)],
+                Ok(None) => {
+                    info!(app = %self.app, stream = %self.stream, "pull: no other node publishes the stream");
+                    Vec::new()
+                }
+                Err(error) => {
+                    // Logged once per change of the registry's state by the cluster.
+                    tracing::debug!(app = %self.app, stream = %self.stream, %error, "pull: the cluster registry cannot say who publishes the stream");
+                    Vec::new()
+                }
+            },
+        };
+        for upstream in &upstreams {
             if Instant::now() >= deadline {
                 break;
             }
@@ -275,10 +414,17 @@ impl Job {
         for ev in early {
             feed.handle(ev);
         }
-        let idle = Duration::from_secs(self.rule.idle_secs);
+        let idle = Duration::from_secs(self.source.idle_secs());
         let mut idle_since: Option<Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A cluster node silent for a lease is presumed dead (its host may be gone without a
+        // reset): the pull ends and the owner is looked up again.
+        let stall = match &self.source {
+            Source::Cluster(c) => Some(c.lease()),
+            Source::Rule(_) => None,
+        };
+        let mut last_event = Instant::now();
         let served = loop {
             tokio::select! {
                 r = player.next_event() => match r {
@@ -286,7 +432,10 @@ impl Job {
                         info!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, ?reason, "pull: the upstream ended the stream");
                         break Served::UpstreamEnded;
                     }
-                    Ok(ev) => feed.handle(ev),
+                    Ok(ev) => {
+                        last_event = Instant::now();
+                        feed.handle(ev);
+                    }
                     Err(error) => {
                         warn!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, %error, "pull: upstream failed");
                         break Served::UpstreamEnded;
@@ -301,10 +450,14 @@ impl Job {
                     if feed.publisher.is_shut_down() {
                         break Served::Done;
                     }
+                    if stall.is_some_and(|d| last_event.elapsed() >= d) {
+                        warn!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, "pull: the owning node sent nothing for a lease (cluster.lease_ms)");
+                        break Served::UpstreamEnded;
+                    }
                     if players > 0 {
                         idle_since = None;
                     } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= idle {
-                        info!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, idle_secs = self.rule.idle_secs, "pull closed: no player");
+                        info!(conn = id, app = %self.app, stream = %self.stream, upstream = %shown, idle_secs = self.source.idle_secs(), "pull closed: no player");
                         let _ = player.stop().await;
                         break Served::Done;
                     }

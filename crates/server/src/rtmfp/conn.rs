@@ -43,6 +43,12 @@ pub(super) enum Asked {
         stream_id: u32,
         mode: PublishMode,
     },
+    /// An allowed publish waiting for its stream's claim in the cluster registry.
+    PublishClaimed {
+        stream_id: u32,
+        mode: PublishMode,
+        claim: decide::ClaimSlot,
+    },
     Play {
         stream_id: u32,
     },
@@ -65,6 +71,8 @@ struct PublishSlot {
     publisher: Publisher,
     entry: StreamGuard,
     _pushes: crate::relay::PushGuard,
+    /// The stream's claim in the cluster registry, released with the slot.
+    _claim: Option<crate::cluster::ClaimGuard>,
     name: String,
     logged_video: bool,
     logged_audio: bool,
@@ -267,7 +275,18 @@ impl Conn {
         match asked {
             Asked::Connect(c) => self.finish_connect(ep, now, &c, d),
             Asked::Publish { stream_id, mode } => {
-                self.finish_publish(ep, sh, now, stream_id, &mode, d)
+                self.claim_publish(ep, sh, now, ask, stream_id, mode, d)
+            }
+            Asked::PublishClaimed {
+                stream_id,
+                mode,
+                claim,
+            } => {
+                if let Err(deny) = &d {
+                    sh.ctx.metrics.request("publish", false, deny.kind.as_str());
+                }
+                let guard = claim.lock().unwrap_or_else(|e| e.into_inner()).take();
+                self.finish_publish(ep, sh, now, stream_id, &mode, d, guard)
             }
             Asked::Play { stream_id } => self.finish_play(ep, sh, now, ask, stream_id, d),
             Asked::PlayPulled { stream_id } => self.start_play(ep, sh, now, stream_id, d),
@@ -298,6 +317,34 @@ impl Conn {
         }
     }
 
+    /// An allowed publish claims its stream in the cluster registry first (as on RTMP:
+    /// [`decide::claim_publish`]; the loop goes on meanwhile), then [`Self::finish_publish`].
+    #[allow(clippy::too_many_arguments)]
+    fn claim_publish(
+        &mut self,
+        ep: &mut Endpoint,
+        sh: &Shared,
+        now: Instant,
+        ask: u64,
+        stream_id: u32,
+        mode: PublishMode,
+        d: Decision,
+    ) {
+        let allowed = match d {
+            Ok(a) if !a.stream.is_empty() => a,
+            other => return self.finish_publish(ep, sh, now, stream_id, &mode, other, None),
+        };
+        let (claim, decision) =
+            decide::claim_publish(sh.ctx.cluster.clone(), self.app.clone(), allowed);
+        let asked = Asked::PublishClaimed {
+            stream_id,
+            mode,
+            claim,
+        };
+        self.wait(sh, ask, asked, decision);
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn finish_publish(
         &mut self,
         ep: &mut Endpoint,
@@ -306,6 +353,7 @@ impl Conn {
         stream_id: u32,
         mode: &PublishMode,
         d: Decision,
+        claim: Option<crate::cluster::ClaimGuard>,
     ) {
         let d = match d {
             Ok(a) if a.stream.is_empty() => Err(app::Deny::new(
@@ -317,7 +365,7 @@ impl Conn {
         let allowed = match d {
             Ok(a) => a,
             Err(deny) => {
-                warn!(conn = self.id, peer = %self.peer, app = %self.app, reason = %deny, "publish denied");
+                decide::log_publish_denied(self.id, &self.peer, &self.app, &deny);
                 let code = decide::publish_deny_code(deny.kind);
                 let _ = self.tc.reject_stream(
                     ep,
@@ -359,6 +407,7 @@ impl Conn {
                 publisher,
                 entry,
                 _pushes: pushes,
+                _claim: claim,
                 name: key.clone(),
                 logged_video: false,
                 logged_audio: false,

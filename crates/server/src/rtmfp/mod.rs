@@ -285,6 +285,7 @@ impl Asked {
         match self {
             Asked::Connect(_) => 0,
             Asked::Publish { stream_id, .. }
+            | Asked::PublishClaimed { stream_id, .. }
             | Asked::Play { stream_id }
             | Asked::PlayPulled { stream_id } => *stream_id,
         }
