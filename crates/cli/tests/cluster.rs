@@ -9,6 +9,8 @@
 //!   `sluice_cluster_redis_up` is 0; Redis starts again (empty) on the same port: node 2 claims
 //!   its stream again, and a new stream published on node 3 reaches a player that was waiting
 //!   for it on node 2 before it was published.
+//! - an RTMFP publisher claims its stream as an RTMP one does: an RTMP player on another node
+//!   gets it by a pull, and a second RTMFP publisher of the name on that node is refused.
 
 mod live_support;
 
@@ -463,4 +465,46 @@ fn a_silent_owner_is_given_up_after_a_lease_and_the_edge_takes_the_stream() {
     );
     n1.sluice.wait_log(&["pull live", "cam"], WAIT);
     assert_eq!(n2.owner("cam").as_deref(), Some("n2"));
+}
+
+#[test]
+fn an_rtmfp_publisher_claims_its_stream_like_an_rtmp_one() {
+    let dir = temp_dir();
+    let input = fixture(FixtureOpts {
+        duration: Duration::from_secs(60),
+        ..FixtureOpts::default()
+    });
+    let redis_port = free_port();
+    let _redis = redis(redis_port);
+    let n1 = node(dir.path(), "n1", redis_port);
+    let n2 = node(dir.path(), "n2", redis_port);
+    for n in [&n1, &n2] {
+        n.sluice.wait_log(&["RTMFP listening"], WAIT);
+    }
+    // An RTMFP publisher on node 1 (UDP, the RTMP port number): node 1 claims the stream, and
+    // an RTMP player on node 2 gets it by a pull from node 1.
+    let url1 = format!("rtmfp://127.0.0.1:{}/live/udp", n1.sluice.port);
+    let _publisher = spawn(live_support::sluice_cli(&[
+        "publish",
+        "-q",
+        input.to_str().unwrap(),
+        &url1,
+    ]));
+    n2.wait_owner("udp", Some("n1"));
+    let player = Player::start(n2.addr(), "udp");
+    player.wait_frames(
+        10,
+        "frames on node 2 from node 1's RTMFP publisher",
+        &|| n2.sluice.log(),
+    );
+    // A second RTMFP publisher of the name, on node 2, is refused as a second RTMP one is.
+    let url2 = format!("rtmfp://127.0.0.1:{}/live/udp", n2.sluice.port);
+    let out = sluice_testkit::run(
+        live_support::sluice_cli(&["publish", input.to_str().unwrap(), &url2]),
+        WAIT,
+    );
+    assert!(!out.status.success(), "{}", out.log);
+    assert!(out.log.contains("NetStream.Publish.BadName"), "{}", out.log);
+    assert_eq!(n1.owner("udp").as_deref(), Some("n1"));
+    assert!(!player.closed.load(Ordering::Relaxed));
 }

@@ -35,14 +35,7 @@ fn server(env: &[(&str, &str)]) -> Sluice {
 
 /// `sluice ARGS` to completion (no `SLUICE_*` of the test's environment).
 fn sluice(args: &[&str]) -> RunOutput {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SLUICE_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("NO_COLOR", "1").args(args);
-    run(cmd, RUN_TIMEOUT)
+    run(live_support::sluice_cli(args), RUN_TIMEOUT)
 }
 
 fn rtmfp_url(port: u16, stream: &str) -> String {

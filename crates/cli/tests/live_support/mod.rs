@@ -635,3 +635,16 @@ pub fn wait_exit(guard: &mut ChildGuard, timeout: Duration) -> std::process::Exi
         )
     })
 }
+
+/// A `sluice ARGS` command for client runs, without the `SLUICE_*` settings (and `RUST_LOG`) of
+/// the test's environment, which are meant for the servers the tests start.
+pub fn sluice_cli(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLUICE_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1").args(args);
+    cmd
+}
