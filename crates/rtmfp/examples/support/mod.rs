@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod relay;
+pub mod transcript;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
