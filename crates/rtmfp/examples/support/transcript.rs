@@ -235,9 +235,7 @@ impl Transcript {
                     to: addr(field()?)?,
                     bytes: bytes(field()?)?,
                 },
-                "tick" => Record::Tick {
-                    t: time(field()?)?,
-                },
+                "tick" => Record::Tick { t: time(field()?)? },
                 "drop" | "ev" => {
                     let (at, text) = rest.split_once(' ').unwrap_or((rest, ""));
                     let (t, text) = (time(at)?, text.to_owned());
@@ -284,7 +282,8 @@ impl Recorder {
     pub fn new(header: &Transcript, epoch: Instant) -> Result<Recorder, String> {
         let cfg = endpoint_config(&header.endpoint)
             .ok_or_else(|| format!("unknown endpoint preset {:?}", header.endpoint))?;
-        let tc = tc_config(&header.tc).ok_or_else(|| format!("unknown tc preset {:?}", header.tc))?;
+        let tc =
+            tc_config(&header.tc).ok_or_else(|| format!("unknown tc preset {:?}", header.tc))?;
         Ok(Recorder {
             ep: Endpoint::new(cfg, epoch, Box::new(StdRng::seed_from_u64(header.seed))),
             relay: Relay::new(tc),
