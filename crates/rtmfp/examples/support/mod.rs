@@ -1,7 +1,12 @@
 //! The blocking-UDP loop the interop examples share: wait for a datagram or the endpoint's next
 //! timer (at most `max_wait`), hand it to the endpoint, run its timers; and flush its output.
+//! [`relay`] is `tc_relay`'s application logic and [`transcript`] its capture format; both are
+//! also included by `tests/replay.rs`.
 
 #![allow(dead_code)]
+
+pub mod relay;
+pub mod transcript;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@
 mod introduce;
 mod startup;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -43,9 +43,13 @@ pub struct Endpoint {
     cookies: CookieJar,
     server_cert: Vec<u8>,
     ephemeral_cert: Vec<u8>,
-    sessions: HashMap<u32, Session>,
-    openings: HashMap<u32, Opening>,
-    per_ip: HashMap<IpAddr, usize>,
+    // Ordered maps, not `HashMap`: timers, flushes and startup retransmissions walk these, and
+    // the order of what comes out must depend only on (seed, times, inputs) so that a transcript
+    // replays byte for byte (`tests/replay.rs`); `HashMap`'s per-process random hasher would
+    // reorder datagrams of different sessions.
+    sessions: BTreeMap<u32, Session>,
+    openings: BTreeMap<u32, Opening>,
+    per_ip: BTreeMap<IpAddr, usize>,
     transmits: VecDeque<(SocketAddr, Bytes)>,
     events: VecDeque<Event>,
     startup_crypto: PacketCrypto,
@@ -83,9 +87,9 @@ impl Endpoint {
             rng,
             epoch: now,
             cookies: CookieJar::new(secret),
-            sessions: HashMap::new(),
-            openings: HashMap::new(),
-            per_ip: HashMap::new(),
+            sessions: BTreeMap::new(),
+            openings: BTreeMap::new(),
+            per_ip: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             startup_crypto: PacketCrypto::startup(),
