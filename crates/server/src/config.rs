@@ -43,6 +43,8 @@ pub struct Settings {
     pub relay: crate::relay::RelaySection,
     /// Recordings (DVR).
     pub record: crate::record::RecordSection,
+    /// VOD over RTMP (stored files played by apps).
+    pub vod: crate::vod::VodSection,
 }
 
 /// The most any latency setting may hold media (ms): beyond a second a player's buffer, not
@@ -643,6 +645,9 @@ impl Settings {
                 why: "the path templates must not be empty",
             });
         }
+        self.vod
+            .validate()
+            .map_err(|why| ConfigError::Invalid { key: "vod", why })?;
         if self.record.index_entries > 1_000_000 {
             return Err(ConfigError::Invalid {
                 key: "record.index_entries",

@@ -1,0 +1,400 @@
+//! VOD over RTMP with real peers: a 20 s ffmpeg fixture (testsrc2 + sine, a keyframe every
+//! second) in the `vod` app's directory (the recordings directory) is played by rtmpdump whole,
+//! from `-A 10` and for `-B 5`, by ffmpeg whole and with `-ss 8` before `-i` (a `seek`), and by
+//! the core's client session, which pauses, resumes, seeks, asks `getStreamLength`, and sees
+//! the same frames with aggregate messages on and off. A missing name gets StreamNotFound.
+
+mod live_support;
+
+use live_support::{collect, ffmpeg, ffmpeg_play, fixture, packets, temp_dir, RawClient, Sluice};
+use sluice_amf::Amf0Value;
+use sluice_flv::{FlvReader, TagType};
+use sluice_rtmp::command::{codes, Command, CommandMessage, PlayArgs};
+use sluice_rtmp::session::{ClientConfig, ClientEvent};
+use sluice_testkit::{spawn, tool, FixtureOpts};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::time::Duration;
+
+/// A server whose `vod` app serves a directory holding `movie.flv` (the 20 s fixture).
+struct Vod {
+    sluice: Sluice,
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    source: PathBuf,
+}
+
+fn start(env: &[(&str, &str)]) -> Vod {
+    let dir = temp_dir();
+    let rec = dir.path().join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    let source = fixture(FixtureOpts::default().with_duration(Duration::from_secs(20)));
+    std::fs::copy(&source, rec.join("movie.flv")).unwrap();
+    let rec_s = rec.to_str().unwrap().to_owned();
+    let mut all = vec![("SLUICE_RECORD_DIR", rec_s.as_str())];
+    all.extend_from_slice(env);
+    let sluice = Sluice::start_with_env(&all);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    Vod {
+        sluice,
+        out,
+        source,
+        _dir: dir,
+    }
+}
+
+impl Vod {
+    fn url(&self, name: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/vod/{name}", self.sluice.port)
+    }
+
+    fn client(&self) -> RawClient {
+        let addr = self.sluice.addr();
+        let mut c = RawClient::connect(addr, |cfg| {
+            *cfg = ClientConfig::new("vod", format!("rtmp://{addr}/vod"));
+            cfg.buffer_ms = 2000;
+        });
+        c.wait_connected();
+        c
+    }
+}
+
+/// rtmpdump's download of `url` into `out` with `extra` arguments; panics unless it succeeds.
+fn rtmpdump(url: &str, out: &Path, extra: &[&str]) {
+    let mut cmd = Process::new(tool("rtmpdump"));
+    cmd.args(["-q", "-r", url, "-o"]).arg(out).args(extra);
+    let mut g = spawn(cmd);
+    let status = g
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("rtmpdump {url} {extra:?} did not finish; log:\n{}", g.log()));
+    // 0 = complete; 2 = "may be incomplete": rtmpdump's verdict when the last timestamp is
+    // below 99.9 % of the metadata's duration (a 20 s file's last frame is at 19.96 s, and -B
+    // stops early on purpose). What arrived is checked with ffprobe by the callers.
+    let code = status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 2,
+        "rtmpdump {url} {extra:?} exited with {status}; log:\n{}",
+        g.log()
+    );
+}
+
+/// First and last video decode times (s) and the video packet count of an FLV file.
+fn video_span(path: &Path) -> (f64, f64, usize) {
+    let p = packets(path, "v");
+    assert!(!p.is_empty(), "no video in {}", path.display());
+    assert!(
+        p[0].keyframe,
+        "{} does not start with a keyframe",
+        path.display()
+    );
+    (p[0].dts, p.last().unwrap().dts, p.len())
+}
+
+#[test]
+fn rtmpdump_plays_whole_from_an_offset_and_for_a_duration() {
+    let v = start(&[]);
+    let whole = v.out.join("whole.flv");
+    rtmpdump(&v.url("movie"), &whole, &[]);
+    let (first, last, n) = video_span(&whole);
+    assert!(first < 0.05 && last > 19.8, "whole: {first}..{last}");
+    assert_eq!(n, 500, "every video frame of the 20 s file");
+
+    // From the keyframe at or before 10 s; timestamps count from the start offset (librtmp
+    // adds it back), so the output starts at 10 s.
+    let from10 = v.out.join("from10.flv");
+    rtmpdump(&v.url("movie"), &from10, &["-A", "10"]);
+    let (first, last, n) = video_span(&from10);
+    let video = file_video(&v.source);
+    let key = video
+        .iter()
+        .filter(|(ts, key)| *key && *ts <= 10_000)
+        .map(|(ts, _)| *ts)
+        .max()
+        .unwrap();
+    let want: Vec<u32> = video
+        .iter()
+        .map(|(ts, _)| *ts)
+        .filter(|ts| *ts >= key)
+        .collect();
+    assert_eq!(
+        n,
+        want.len(),
+        "-A 10: the keyframe at {key} ms and what follows"
+    );
+    assert!((first - 10.0).abs() < 0.002, "-A 10: starts at {first}");
+    let want_last = 10.0 + f64::from(want.last().unwrap() - key) / 1000.0;
+    assert!(
+        (last - want_last).abs() < 0.002,
+        "-A 10: ends at {last}, not {want_last}"
+    );
+
+    let five = v.out.join("five.flv");
+    rtmpdump(&v.url("flv:movie"), &five, &["-B", "5"]);
+    let (first, last, _) = video_span(&five);
+    assert!(
+        first < 0.05 && (4.8..=5.05).contains(&last),
+        "-B 5: {first}..{last}"
+    );
+    let log = v.sluice.log();
+    assert!(log.contains("VOD play ended"), "{log}");
+}
+
+#[test]
+fn ffmpeg_plays_whole_and_seeks() {
+    let v = start(&[]);
+    let whole = v.out.join("whole.flv");
+    let mut g = ffmpeg_play(
+        &ffmpeg(),
+        &v.url("movie.flv"),
+        &whole,
+        Duration::from_secs(10),
+        &[],
+    );
+    g.wait_success(Duration::from_secs(60));
+    let (first, last, n) = video_span(&whole);
+    assert!(first < 0.05 && last > 19.8, "whole: {first}..{last}");
+    assert_eq!(n, 500);
+
+    // -ss before -i on an RTMP input: ffmpeg's flv demuxer seeks through RTMP `seek`.
+    let seeked = v.out.join("seeked.flv");
+    let mut cmd = Process::new(ffmpeg());
+    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+    cmd.args(["-rw_timeout", "10000000", "-ss", "8", "-i", &v.url("movie")]);
+    cmd.args(["-map", "0", "-c", "copy", "-f", "flv", "-y"])
+        .arg(&seeked);
+    let mut g = spawn(cmd);
+    g.wait_success(Duration::from_secs(60));
+    let p = packets(&seeked, "v");
+    // Stream copy from the keyframe at 8 s: 12 s of video (and what was in flight before the
+    // seek, at most the lead of 4 s), not 20.
+    assert!(
+        (300..=400).contains(&p.len()),
+        "{} video packets after -ss 8",
+        p.len()
+    );
+    assert!(v.sluice.log().contains("VOD seek"), "{}", v.sluice.log());
+}
+
+/// Every audio and video tag body of `path` after its sequence headers' first appearance,
+/// hashed in order.
+fn file_media(path: &Path) -> Vec<(bool, u32, u64)> {
+    let mut r = FlvReader::new(std::fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    while let Some(t) = r.next_tag().unwrap() {
+        if t.tag_type == TagType::AUDIO || t.tag_type == TagType::VIDEO {
+            out.push((t.tag_type == TagType::VIDEO, t.timestamp, hash(&t.data)));
+        }
+    }
+    out
+}
+
+/// Timestamps of the video frames of `path` (sequence headers left out), with their keyframe
+/// flag.
+fn file_video(path: &Path) -> Vec<(u32, bool)> {
+    let mut r = FlvReader::new(std::fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    while let Some(t) = r.next_tag().unwrap() {
+        let info = sluice_flv::classify_video(&t.data);
+        if t.tag_type == TagType::VIDEO && !info.is_sequence_header && !info.is_sequence_end {
+            out.push((t.timestamp, live_support::is_video_keyframe(&t.data)));
+        }
+    }
+    out
+}
+
+fn hash(b: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+/// Plays `name` from `start` with the client; media (video?, timestamp, payload hash) and status
+/// codes until `Play.Stop`.
+fn play_all(v: &Vod, name: &str) -> (Vec<(bool, u32, u64)>, Vec<String>) {
+    let mut c = v.client();
+    c.session
+        .play(PlayArgs {
+            name: name.into(),
+            start: 0.0,
+            duration: -1.0,
+            reset: true,
+        })
+        .unwrap();
+    c.flush();
+    let got = collect(&mut c, Duration::from_secs(40), |c| {
+        c.has_status(codes::PLAY_STOP)
+    });
+    assert!(got.has_status(codes::PLAY_STOP), "{:?}", got.statuses);
+    let media = got
+        .media
+        .iter()
+        .map(|m| (m.video, m.timestamp, hash(&m.payload)))
+        .collect();
+    (media, got.statuses.into_iter().map(|s| s.0).collect())
+}
+
+#[test]
+fn aggregate_on_and_off_give_the_files_frames() {
+    let on = start(&[]);
+    let off = start(&[("SLUICE_VOD_AGGREGATE", "false")]);
+    let want = file_media(&on.source);
+    let (a, statuses) = play_all(&on, "movie");
+    let (b, _) = play_all(&off, "movie");
+    assert_eq!(a.len(), want.len());
+    assert!(a == want, "aggregated play differs from the file");
+    assert!(b == want, "plain play differs from the file");
+    assert_eq!(
+        statuses,
+        [codes::PLAY_RESET, codes::PLAY_START, codes::PLAY_STOP]
+    );
+}
+
+#[test]
+fn client_pauses_resumes_seeks_and_asks_the_length() {
+    let v = start(&[]);
+    let mut c = v.client();
+    // getStreamLength answers the file's duration.
+    let t = c.session.call(
+        CommandMessage::new("getStreamLength", 0.0).with_arg("movie"),
+        true,
+    );
+    c.flush();
+    let secs = c.wait_for(
+        "getStreamLength result",
+        Duration::from_secs(10),
+        |e| match e {
+            ClientEvent::CallResult {
+                transaction_id,
+                response,
+                ..
+            } if *transaction_id == t => response.args.first().and_then(Amf0Value::as_f64),
+            _ => None,
+        },
+    );
+    assert!((19.9..=20.1).contains(&secs), "getStreamLength = {secs}");
+
+    // A missing name: StreamNotFound.
+    c.session
+        .play(PlayArgs {
+            name: "nosuch".into(),
+            start: -2.0,
+            duration: -1.0,
+            reset: true,
+        })
+        .unwrap();
+    c.flush();
+    let code = c.wait_for("StreamFailed", Duration::from_secs(10), |e| match e {
+        ClientEvent::StreamFailed { info, .. } => Some(info.code.clone()),
+        _ => None,
+    });
+    assert_eq!(code, codes::PLAY_STREAM_NOT_FOUND);
+
+    let mut c = v.client();
+    let stream_id = c.play("movie");
+    // Media arrives ahead of real time, but not all at once.
+    let first = collect(&mut c, Duration::from_secs(2), |_| false);
+    let last_ts = first.media.iter().map(|m| m.timestamp).max().unwrap_or(0);
+    assert!(last_ts >= 2000, "buffer + margin ahead: {last_ts}");
+    assert!(last_ts < 15_000, "paced, not the whole file: {last_ts}");
+
+    c.session.send_stream_command(
+        stream_id,
+        &Command::Pause {
+            pause: true,
+            position_ms: 1000.0,
+        },
+    );
+    c.flush();
+    let paused = collect(&mut c, Duration::from_secs(3), |_| false);
+    assert!(
+        paused.has_status(codes::PAUSE_NOTIFY),
+        "{:?}",
+        paused.statuses
+    );
+    // Only what was in flight when the pause arrived.
+    let in_flight = paused.media.len();
+    let quiet = collect(&mut c, Duration::from_millis(1500), |_| false);
+    assert!(
+        quiet.media.is_empty(),
+        "{} frames while paused",
+        quiet.media.len()
+    );
+
+    c.session.send_stream_command(
+        stream_id,
+        &Command::Pause {
+            pause: false,
+            position_ms: 1000.0,
+        },
+    );
+    c.flush();
+    let resumed = collect(&mut c, Duration::from_secs(2), |c| !c.media.is_empty());
+    assert!(
+        resumed.has_status(codes::UNPAUSE_NOTIFY),
+        "{:?}",
+        resumed.statuses
+    );
+    // It goes on where it stopped: no frame is repeated or skipped.
+    let before: Vec<u32> = first
+        .media
+        .iter()
+        .chain(paused.media.iter())
+        .filter(|m| m.video)
+        .map(|m| m.timestamp)
+        .collect();
+    let after: Vec<u32> = resumed
+        .media
+        .iter()
+        .filter(|m| m.video)
+        .map(|m| m.timestamp)
+        .collect();
+    if let (Some(b), Some(a)) = (before.last(), after.first()) {
+        assert_eq!(
+            a - b,
+            40,
+            "resume continues after {b} with {a} ({in_flight} in flight)"
+        );
+    }
+
+    // Seek to 15.5 s: Seek.Notify, then media from the keyframe at or before it.
+    let key = file_video(&v.source)
+        .iter()
+        .filter(|(ts, key)| *key && *ts <= 15_500)
+        .map(|(ts, _)| *ts)
+        .max()
+        .unwrap();
+    c.session.send_stream_command(
+        stream_id,
+        &Command::Seek {
+            position_ms: 15_500.0,
+        },
+    );
+    c.flush();
+    let seek = collect(&mut c, Duration::from_secs(5), |c| {
+        c.statuses
+            .iter()
+            .find(|(s, _)| s == codes::SEEK_NOTIFY)
+            .is_some_and(|(_, at)| c.media.len() > at + 10)
+    });
+    let (_, at) = seek
+        .statuses
+        .iter()
+        .find(|(s, _)| s == codes::SEEK_NOTIFY)
+        .cloned()
+        .unwrap_or_else(|| panic!("no Seek.Notify: {:?}", seek.statuses));
+    let first_after = seek.media[at..]
+        .iter()
+        .find(|m| m.video && !live_support::is_video_sequence_header(&m.payload))
+        .expect("video after the seek");
+    assert_eq!(first_after.timestamp, key);
+    assert!(live_support::is_video_keyframe(&first_after.payload));
+    // Then it plays to the end.
+    let rest = collect(&mut c, Duration::from_secs(20), |c| {
+        c.has_status(codes::PLAY_STOP)
+    });
+    assert!(rest.has_status(codes::PLAY_STOP), "{:?}", rest.statuses);
+    assert!(rest.media.iter().any(|m| m.timestamp >= 19_900));
+}
