@@ -47,6 +47,11 @@ fn start(env: &[(&str, &str)]) -> Vod {
 }
 
 impl Vod {
+    /// The directory `vod` serves.
+    fn source_dir(&self) -> PathBuf {
+        self._dir.path().join("rec")
+    }
+
     fn url(&self, name: &str) -> String {
         format!("rtmp://127.0.0.1:{}/vod/{name}", self.sluice.port)
     }
@@ -81,6 +86,37 @@ fn rtmpdump(url: &str, out: &Path, extra: &[&str]) {
     );
 }
 
+/// `out` (rtmpdump's download from `start_ms`) holds the video of `source` from the keyframe
+/// at or before `start_ms`, with timestamps counting from the start offset (librtmp adds it
+/// back to what the server sends), so it starts at `start_ms`.
+fn check_from(out: &Path, source: &Path, start_ms: u32) {
+    let (first, last, n) = video_span(out);
+    let video = file_video(source);
+    let key = video
+        .iter()
+        .filter(|(ts, key)| *key && *ts <= start_ms)
+        .map(|(ts, _)| *ts)
+        .max()
+        .unwrap();
+    let want: Vec<u32> = video
+        .iter()
+        .map(|(ts, _)| *ts)
+        .filter(|ts| *ts >= key)
+        .collect();
+    assert_eq!(
+        n,
+        want.len(),
+        "from the keyframe at {key} ms and what follows"
+    );
+    let start = f64::from(start_ms) / 1000.0;
+    assert!((first - start).abs() < 0.002, "starts at {first}");
+    let want_last = start + f64::from(want.last().unwrap() - key) / 1000.0;
+    assert!(
+        (last - want_last).abs() < 0.002,
+        "ends at {last}, not {want_last}"
+    );
+}
+
 /// First and last video decode times (s) and the video packet count of an FLV file.
 fn video_span(path: &Path) -> (f64, f64, usize) {
     let p = packets(path, "v");
@@ -106,29 +142,22 @@ fn rtmpdump_plays_whole_from_an_offset_and_for_a_duration() {
     // adds it back), so the output starts at 10 s.
     let from10 = v.out.join("from10.flv");
     rtmpdump(&v.url("movie"), &from10, &["-A", "10"]);
-    let (first, last, n) = video_span(&from10);
-    let video = file_video(&v.source);
-    let key = video
-        .iter()
-        .filter(|(ts, key)| *key && *ts <= 10_000)
-        .map(|(ts, _)| *ts)
-        .max()
-        .unwrap();
-    let want: Vec<u32> = video
-        .iter()
-        .map(|(ts, _)| *ts)
-        .filter(|ts| *ts >= key)
-        .collect();
-    assert_eq!(
-        n,
-        want.len(),
-        "-A 10: the keyframe at {key} ms and what follows"
-    );
-    assert!((first - 10.0).abs() < 0.002, "-A 10: starts at {first}");
-    let want_last = 10.0 + f64::from(want.last().unwrap() - key) / 1000.0;
+    check_from(&from10, &v.source, 10_000);
+    // A file whose onMetaData holds a keyframe index (ffmpeg's add_keyframe_index) is seeked
+    // with it, without a scan; the same frames come out.
+    let mut cmd = Process::new(ffmpeg());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+        .arg(&v.source)
+        .args(["-c", "copy", "-flvflags", "add_keyframe_index", "-y"])
+        .arg(v.source_dir().join("indexed.flv"));
+    spawn(cmd).wait_success(Duration::from_secs(60));
+    let indexed = v.out.join("indexed.flv");
+    rtmpdump(&v.url("indexed"), &indexed, &["-A", "10"]);
+    check_from(&indexed, &v.source_dir().join("indexed.flv"), 10_000);
+    let log = v.sluice.log();
     assert!(
-        (last - want_last).abs() < 0.002,
-        "-A 10: ends at {last}, not {want_last}"
+        log.contains("stream=indexed") && log.contains("index=Metadata"),
+        "{log}"
     );
 
     let five = v.out.join("five.flv");
@@ -397,4 +426,101 @@ fn client_pauses_resumes_seeks_and_asks_the_length() {
     });
     assert!(rest.has_status(codes::PLAY_STOP), "{:?}", rest.statuses);
     assert!(rest.media.iter().any(|m| m.timestamp >= 19_900));
+}
+
+/// The next video timestamp or status code from `p` (other events skipped); `None` at a quiet
+/// `wait`.
+async fn next_video_or_status(
+    p: &mut sluice_client::Player<sluice_client::ClientStream>,
+    wait: Duration,
+) -> Option<Result<u32, String>> {
+    loop {
+        let ev = tokio::time::timeout(wait, p.next_event()).await.ok()?;
+        match ev.expect("play event") {
+            sluice_client::PlayEvent::Video { timestamp, payload }
+                if !live_support::is_video_sequence_header(&payload) =>
+            {
+                return Some(Ok(timestamp.0));
+            }
+            sluice_client::PlayEvent::Audio { .. } => return Some(Ok(u32::MAX)),
+            sluice_client::PlayEvent::Status(info) => return Some(Err(info.code)),
+            sluice_client::PlayEvent::Eof(r) => return Some(Err(format!("eof {r:?}"))),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn sluice_client_pauses_and_resumes_and_a_torn_file_plays_to_its_last_tag() {
+    let v = start(&[]);
+    // A recording cut mid-tag, as `kill -9` leaves it: no index, a torn last tag.
+    let bytes = std::fs::read(&v.source).unwrap();
+    let cut = bytes.len() * 6 / 10 + 7;
+    let rec = v.source_dir();
+    std::fs::write(rec.join("torn.flv"), &bytes[..cut]).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let opts = sluice_client::ClientOptions::default();
+        let url = sluice_client::Url::parse(&v.url("movie")).unwrap();
+        let mut p = sluice_client::Client::play(&url, &opts).await.unwrap();
+        let mut last = 0;
+        while last < 1000 {
+            if let Some(Ok(ts)) = next_video_or_status(&mut p, Duration::from_secs(10)).await {
+                if ts != u32::MAX {
+                    last = ts;
+                }
+            }
+        }
+        p.pause(true, f64::from(last)).await.unwrap();
+        // Media in flight, then Pause.Notify, then nothing.
+        loop {
+            match next_video_or_status(&mut p, Duration::from_secs(10)).await {
+                Some(Ok(ts)) if ts != u32::MAX => last = ts,
+                Some(Err(code)) if code == codes::PAUSE_NOTIFY => break,
+                Some(_) => {}
+                None => panic!("no Pause.Notify"),
+            }
+        }
+        loop {
+            match next_video_or_status(&mut p, Duration::from_millis(1500)).await {
+                None => break,
+                Some(Ok(ts)) if ts != u32::MAX => last = ts,
+                Some(other) => panic!("while paused: {other:?}"),
+            }
+        }
+        p.pause(false, f64::from(last)).await.unwrap();
+        let mut resumed = None;
+        while resumed.is_none() {
+            match next_video_or_status(&mut p, Duration::from_secs(10)).await {
+                Some(Ok(ts)) if ts != u32::MAX => resumed = Some(ts),
+                Some(_) => {}
+                None => panic!("nothing after unpause"),
+            }
+        }
+        assert_eq!(resumed, Some(last + 40), "resumes with the next frame");
+        p.stop().await.unwrap();
+
+        // The torn file plays to its last whole tag, then ends with Play.Stop.
+        let url = sluice_client::Url::parse(&v.url("torn")).unwrap();
+        let mut p = sluice_client::Client::play(&url, &opts).await.unwrap();
+        let mut last = 0;
+        let end = loop {
+            match next_video_or_status(&mut p, Duration::from_secs(30)).await {
+                Some(Ok(ts)) if ts != u32::MAX => last = ts,
+                Some(Err(code)) if code.starts_with("eof") => break code,
+                Some(_) => {}
+                None => panic!("torn play stalled after {last}"),
+            }
+        };
+        assert!(end.contains(codes::PLAY_STOP), "{end}");
+        let whole: Vec<u32> = file_video(&v.source).iter().map(|(ts, _)| *ts).collect();
+        let mut r = FlvReader::new(&bytes[..cut]);
+        let mut last_whole = 0;
+        while let Ok(Some(t)) = r.next_tag() {
+            if t.tag_type == TagType::VIDEO && whole.contains(&t.timestamp) {
+                last_whole = t.timestamp;
+            }
+        }
+        assert_eq!(last, last_whole, "the last whole video tag before the cut");
+    });
 }

@@ -5,7 +5,9 @@
 //! fed what the driver read ([`FlvOpener::handle_read`]). It reads the header and the first tag;
 //! when that is an `onMetaData` whose `keyframes` object (`times` in seconds, `filepositions`
 //! in bytes, the layout of yamdi, ffmpeg's `add_keyframe_index` and our recorder) is consistent
-//! with the file and a `duration` is given, that is the index. Otherwise one scan over the tag
+//! with the file (every position holds a whole video keyframe tag, checked with one small read
+//! each; the tags' own timestamps are kept) and a `duration` is given, that is the index.
+//! Otherwise one scan over the tag
 //! headers builds it (bodies are skipped; only the first bytes of video tags are read to find
 //! keyframes). A file cut mid-tag (a server killed with `-9` while recording) is read up to its
 //! last whole tag. Audio-only files get a seek point per second of audio instead of keyframes.
@@ -112,8 +114,17 @@ pub struct ReadAt {
 enum State {
     Header,
     FirstTag,
-    Metadata { pos: u64, size: u32 },
-    Scan { pos: u64 },
+    Metadata {
+        pos: u64,
+        size: u32,
+    },
+    /// Checking the metadata index: the tag at each position must be a video keyframe.
+    Verify {
+        index: usize,
+    },
+    Scan {
+        pos: u64,
+    },
     Done,
 }
 
@@ -166,6 +177,12 @@ impl FlvOpener {
                 pos,
                 len: size as usize,
             }),
+            State::Verify { index } => self.from_metadata.as_ref().and_then(|(points, _)| {
+                points.get(index).map(|p| ReadAt {
+                    pos: p.pos,
+                    len: TAG_HEADER_SIZE + VIDEO_PEEK,
+                })
+            }),
             State::Scan { pos } => Some(ReadAt {
                 pos,
                 len: self.limits.scan_read_size.max(TAG_HEADER_SIZE + VIDEO_PEEK),
@@ -213,12 +230,13 @@ impl FlvOpener {
                     self.read_metadata(data.get(..size as usize).unwrap_or(&[]));
                 }
                 self.state = match self.from_metadata {
-                    Some(_) => State::Done,
+                    Some(_) => State::Verify { index: 0 },
                     None => State::Scan {
                         pos: self.data_start,
                     },
                 };
             }
+            State::Verify { index } => self.verify(index, data),
             State::Scan { .. } => self.scan(pos, data),
             State::Done => {}
         }
@@ -303,6 +321,57 @@ impl FlvOpener {
             out,
             (duration * 1000.0).round().min(f64::from(u32::MAX)) as u32,
         ))
+    }
+
+    /// Checks the metadata's seek point `index` against the tag read at its position: it must
+    /// be a whole video keyframe; its own timestamp replaces the index's time (writers round
+    /// times, or list presentation times). A mismatch drops the index for a scan.
+    fn verify(&mut self, index: usize, data: &[u8]) {
+        let tag = data
+            .get(..TAG_HEADER_SIZE)
+            .and_then(|s| <[u8; TAG_HEADER_SIZE]>::try_from(s).ok())
+            .map(|h| TagHeader::parse(&h));
+        let Some((points, _)) = self.from_metadata.as_mut() else {
+            self.state = State::Scan {
+                pos: self.data_start,
+            };
+            return;
+        };
+        let ok = match (tag, points.get(index)) {
+            (Some(th), Some(p)) if th.tag_type == TagType::VIDEO => {
+                let end = p.pos + TAG_HEADER_SIZE as u64 + u64::from(th.data_size);
+                let body = data
+                    .get(TAG_HEADER_SIZE..)
+                    .unwrap_or(&[])
+                    .get(..(th.data_size as usize).min(VIDEO_PEEK))
+                    .unwrap_or(&[]);
+                let info = classify_video(body);
+                end <= self.file_size && info.is_keyframe && !info.is_sequence_header
+            }
+            _ => false,
+        };
+        if !ok {
+            self.from_metadata = None;
+            self.state = State::Scan {
+                pos: self.data_start,
+            };
+            return;
+        }
+        if let (Some(th), Some(p)) = (tag, points.get_mut(index)) {
+            p.time_ms = th.timestamp;
+        }
+        let sorted = index == 0
+            || points.get(index - 1).map(|q| q.time_ms) <= points.get(index).map(|q| q.time_ms);
+        if !sorted {
+            self.from_metadata = None;
+            self.state = State::Scan {
+                pos: self.data_start,
+            };
+        } else if index + 1 < points.len() {
+            self.state = State::Verify { index: index + 1 };
+        } else {
+            self.state = State::Done;
+        }
     }
 
     /// Walks the tag headers in `data` (read at `pos`).

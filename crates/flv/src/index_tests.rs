@@ -161,6 +161,28 @@ fn consistent_metadata_index_is_used_without_a_scan() {
         info.metadata.as_ref().unwrap().get_number("duration"),
         Some(3.0)
     );
+    // Times are taken from the tags: an index that rounds them still seeks exactly.
+    let rounded = {
+        let mut md = index(meta_len);
+        if let Some(Amf0Value::Object(kf)) = md.remove("keyframes") {
+            let mut kf = kf;
+            if let Some(Amf0Value::StrictArray(t)) = kf.remove("times") {
+                let t = t
+                    .iter()
+                    .map(|v| Amf0Value::Number(v.as_f64().unwrap() + 0.3))
+                    .collect();
+                kf.insert("times", Amf0Value::StrictArray(t));
+            }
+            md.insert("keyframes", Amf0Value::Object(kf));
+        }
+        md
+    };
+    let info = open(&sample(Some(rounded), 3).0);
+    assert_eq!(info.source, IndexSource::Metadata);
+    assert_eq!(info.seek_points, keys2);
+    // Positions that do not hold keyframes (shifted onto the audio tag after each): a scan.
+    let (shifted, _) = sample(Some(index(meta_len + 19)), 3);
+    assert_eq!(open(&shifted).source, IndexSource::Scan);
     // The same index on a file cut short points past its end: a scan replaces it.
     let cut = &file[..file.len() / 2];
     let info = open(cut);
