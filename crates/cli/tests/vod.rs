@@ -2,7 +2,9 @@
 //! second) in the `vod` app's directory (the recordings directory) is played by rtmpdump whole,
 //! from `-A 10` and for `-B 5`, by ffmpeg whole and with `-ss 8` before `-i` (a `seek`), and by
 //! the core's client session, which pauses, resumes, seeks, asks `getStreamLength`, and sees
-//! the same frames with aggregate messages on and off. A missing name gets StreamNotFound.
+//! the same frames with aggregate messages on and off. A missing name gets StreamNotFound; the
+//! tokio client pauses and resumes, and plays a torn file to its last whole tag; `-2` prefers a
+//! live stream of the name, `0` the file.
 
 mod live_support;
 
@@ -523,4 +525,44 @@ fn sluice_client_pauses_and_resumes_and_a_torn_file_plays_to_its_last_tag() {
         }
         assert_eq!(last, last_whole, "the last whole video tag before the cut");
     });
+}
+
+#[test]
+fn start_minus_two_plays_a_live_stream_of_the_name_and_zero_the_file() {
+    let v = start(&[]);
+    let input = fixture(FixtureOpts::default().with_duration(Duration::from_secs(10)));
+    let mut publisher = live_support::publish(&input, &v.url("movie"));
+    v.sluice
+        .wait_log(&["publish", "stream=movie"], Duration::from_secs(15));
+    // -2 (the default): the live stream, not the file.
+    let mut live = v.client();
+    live.play("movie");
+    let got = collect(&mut live, Duration::from_secs(3), |c| c.media.len() > 20);
+    assert!(got.media.len() > 20, "live media");
+    assert_eq!(
+        v.sluice.count_log(&["VOD play conn"]),
+        0,
+        "{}",
+        v.sluice.log()
+    );
+    // 0: the file, although a live stream of that name exists.
+    let mut rec = v.client();
+    rec.session
+        .play(PlayArgs {
+            name: "movie".into(),
+            start: 0.0,
+            duration: -1.0,
+            reset: true,
+        })
+        .unwrap();
+    rec.flush();
+    let got = collect(&mut rec, Duration::from_secs(5), |c| c.media.len() > 20);
+    assert!(got.media.len() > 20);
+    assert_eq!(
+        v.sluice.count_log(&["VOD play conn"]),
+        1,
+        "{}",
+        v.sluice.log()
+    );
+    publisher.kill();
 }
