@@ -29,6 +29,11 @@ struct Vod {
 }
 
 fn start(env: &[(&str, &str)]) -> Vod {
+    start_with(env, false).0
+}
+
+/// [`start`], with an HTTP listener (RTMPT) when `http`; gives its port.
+fn start_with(env: &[(&str, &str)], http: bool) -> (Vod, Option<u16>) {
     let dir = temp_dir();
     let rec = dir.path().join("rec");
     std::fs::create_dir_all(&rec).unwrap();
@@ -37,15 +42,21 @@ fn start(env: &[(&str, &str)]) -> Vod {
     let rec_s = rec.to_str().unwrap().to_owned();
     let mut all = vec![("SLUICE_RECORD_DIR", rec_s.as_str())];
     all.extend_from_slice(env);
-    let sluice = Sluice::start_with_env(&all);
+    let (sluice, port) = if http {
+        let (s, p) = Sluice::start_with_http(&all);
+        (s, Some(p))
+    } else {
+        (Sluice::start_with_env(&all), None)
+    };
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    Vod {
+    let v = Vod {
         sluice,
         out,
         source,
         _dir: dir,
-    }
+    };
+    (v, port)
 }
 
 impl Vod {
@@ -565,4 +576,14 @@ fn start_minus_two_plays_a_live_stream_of_the_name_and_zero_the_file() {
         v.sluice.log()
     );
     publisher.kill();
+}
+
+#[test]
+fn rtmpdump_plays_a_file_over_rtmpt() {
+    // RTMPT connections run the generic connection loop (not the direct TCP one).
+    let (v, http) = start_with(&[], true);
+    let url = format!("rtmpt://127.0.0.1:{}/vod/movie", http.unwrap());
+    let out = v.out.join("rtmpt.flv");
+    rtmpdump(&url, &out, &["-A", "10"]);
+    check_from(&out, &v.source, 10_000);
 }

@@ -582,6 +582,8 @@ impl Connection {
                 .set_state(&self.app, &slot.name, Role::Publisher);
         } else if let Some(p) = self.players.first() {
             self.client.set_state(&self.app, &p.name, Role::Player);
+        } else if let Some(name) = self.vod.first_name() {
+            self.client.set_state(&self.app, name, Role::Player);
         } else {
             self.client.set_state(&self.app, "", Role::Idle);
         }

@@ -33,6 +33,7 @@ impl Connection {
         let live = self.ctx.live.load();
         self.vod
             .start(&live.settings.vod, dir, request, stream_id, stream);
+        self.update_role();
         true
     }
 
@@ -44,6 +45,7 @@ impl Connection {
     }
 
     pub(super) fn end_vod_play(&mut self, ended: Ended) {
+        self.update_role();
         if ended.started {
             info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %ended.name, "VOD play ended");
             self.notify_end(Action::Play, &ended.name);

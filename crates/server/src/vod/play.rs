@@ -208,6 +208,11 @@ impl VodPlays {
         });
     }
 
+    /// The stream name of the first play (for the connection's role in the API).
+    pub fn first_name(&self) -> Option<&str> {
+        self.plays.first().map(|p| p.name.as_str())
+    }
+
     /// Whether `stream_id` is a VOD play (its seek, pause and buffer length are handled here).
     pub fn has(&self, stream_id: u32) -> bool {
         self.plays.iter().any(|p| p.stream_id == stream_id)
