@@ -126,7 +126,9 @@ impl Connection {
                 match self.vod_dir() {
                     Some(dir) => {
                         let (key, _) = super::split_query(&name);
-                        self.vod.stream_length(dir, request, key.to_owned());
+                        let name = key.to_owned();
+                        self.vod
+                            .stream_length(&mut self.session, dir, request, name);
                     }
                     // Live streams have no length.
                     None => {

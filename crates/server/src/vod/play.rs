@@ -17,6 +17,13 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+/// Set Buffer Length values kept for message streams without a VOD play yet (the peer names
+/// the stream id: bounded so that it cannot grow the map).
+const MAX_BUFFER_ENTRIES: usize = 64;
+/// `getStreamLength` requests of one connection looked up at once; further ones are answered 0
+/// until one finishes (each may scan a file).
+const MAX_LENGTH_REQUESTS: usize = 4;
+
 /// How a `play` request's start argument is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartMode {
@@ -89,6 +96,8 @@ pub struct VodPlays {
     buffers: HashMap<u32, u32>,
     lengths_tx: mpsc::UnboundedSender<(RequestId, f64)>,
     lengths_rx: mpsc::UnboundedReceiver<(RequestId, f64)>,
+    /// `getStreamLength` lookups in progress (at most [`MAX_LENGTH_REQUESTS`]).
+    lengths_pending: usize,
 }
 
 impl std::fmt::Debug for VodPlays {
@@ -109,6 +118,7 @@ impl Default for VodPlays {
             buffers: HashMap::new(),
             lengths_tx,
             lengths_rx,
+            lengths_pending: 0,
         }
     }
 }
@@ -192,8 +202,19 @@ impl VodPlays {
     }
 
     /// Answer `getStreamLength` for `name` under `dir` with the file's duration (0 when there
-    /// is no such file).
-    pub fn stream_length(&self, dir: PathBuf, request: RequestId, name: String) {
+    /// is no such file, or when [`MAX_LENGTH_REQUESTS`] lookups are already in progress).
+    pub fn stream_length(
+        &mut self,
+        session: &mut ServerSession,
+        dir: PathBuf,
+        request: RequestId,
+        name: String,
+    ) {
+        if self.lengths_pending >= MAX_LENGTH_REQUESTS {
+            let _ = session.respond_stream_length(request, 0.0);
+            return;
+        }
+        self.lengths_pending += 1;
         let tx = self.lengths_tx.clone();
         let wake = Arc::clone(&self.wake);
         tokio::spawn(async move {
@@ -220,7 +241,9 @@ impl VodPlays {
 
     /// The player set its buffer length.
     pub fn set_buffer(&mut self, settings: &VodSection, stream_id: u32, buffer_ms: u32) {
-        self.buffers.insert(stream_id, buffer_ms);
+        if self.buffers.len() < MAX_BUFFER_ENTRIES || self.buffers.contains_key(&stream_id) {
+            self.buffers.insert(stream_id, buffer_ms);
+        }
         if let Some(p) = self.plays.iter().find(|p| p.stream_id == stream_id) {
             let lead_ms = lead(settings, Some(buffer_ms));
             p.control.send_modify(|c| c.lead_ms = lead_ms);
@@ -281,6 +304,7 @@ impl VodPlays {
     /// Carry out what the tasks handed over; gives the plays that ended.
     pub fn pump(&mut self, session: &mut ServerSession, conn: u64) -> Vec<Ended> {
         while let Ok((request, secs)) = self.lengths_rx.try_recv() {
+            self.lengths_pending = self.lengths_pending.saturating_sub(1);
             let _ = session.respond_stream_length(request, secs);
         }
         let mut ended = Vec::new();
