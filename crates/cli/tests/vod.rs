@@ -184,21 +184,22 @@ fn rtmpdump_plays_whole_from_an_offset_and_for_a_duration() {
     assert!(log.contains("VOD play ended"), "{log}");
 }
 
+/// ffmpeg plays `name` into a file: all 500 video frames of the 20 s source, from 0 s.
+fn ffmpeg_plays_whole(v: &Vod, name: &str) -> PathBuf {
+    let out = v.out.join(format!("{}.flv", name.replace(':', "_")));
+    let idle = Duration::from_secs(10);
+    let mut g = ffmpeg_play(&ffmpeg(), &v.url(name), &out, idle, &[]);
+    g.wait_success(Duration::from_secs(60));
+    let (first, last, n) = video_span(&out);
+    assert!(first < 0.05 && last > 19.8, "{name}: {first}..{last}");
+    assert_eq!(n, 500, "{name}");
+    out
+}
+
 #[test]
 fn ffmpeg_plays_whole_and_seeks() {
     let v = start(&[]);
-    let whole = v.out.join("whole.flv");
-    let mut g = ffmpeg_play(
-        &ffmpeg(),
-        &v.url("movie.flv"),
-        &whole,
-        Duration::from_secs(10),
-        &[],
-    );
-    g.wait_success(Duration::from_secs(60));
-    let (first, last, n) = video_span(&whole);
-    assert!(first < 0.05 && last > 19.8, "whole: {first}..{last}");
-    assert_eq!(n, 500);
+    ffmpeg_plays_whole(&v, "movie.flv");
 
     // -ss before -i on an RTMP input: ffmpeg's flv demuxer seeks through RTMP `seek`.
     let seeked = v.out.join("seeked.flv");
@@ -586,4 +587,35 @@ fn rtmpdump_plays_a_file_over_rtmpt() {
     let out = v.out.join("rtmpt.flv");
     rtmpdump(&url, &out, &["-A", "10"]);
     check_from(&out, &v.source, 10_000);
+}
+
+#[test]
+fn an_mp4_file_plays_to_ffmpeg_and_gives_the_frames_of_its_source() {
+    let v = start(&[]);
+    // ffmpeg's default MP4: moov after mdat.
+    let mut cmd = Process::new(ffmpeg());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+        .arg(&v.source)
+        .args(["-c", "copy", "-y"])
+        .arg(v.source_dir().join("clip.mp4"));
+    spawn(cmd).wait_success(Duration::from_secs(60));
+
+    let out = ffmpeg_plays_whole(&v, "mp4:clip");
+    assert_eq!(packets(&out, "a").len(), packets(&v.source, "a").len());
+
+    // The tag bodies equal the FLV source's (same H.264 and AAC data, legacy FLV headers).
+    let (got, statuses) = play_all(&v, "clip.mp4");
+    assert!(statuses.iter().any(|s| s == codes::PLAY_STOP));
+    let want = file_media(&v.source);
+    let bodies = |m: &[(bool, u32, u64)], video: bool| -> Vec<u64> {
+        m.iter().filter(|x| x.0 == video).map(|x| x.2).collect()
+    };
+    let mut want_video = bodies(&want, true);
+    // The FLV source ends with an AVC end-of-sequence tag, which MP4 has no sample for.
+    want_video.pop();
+    assert!(bodies(&got, true) == want_video, "video bodies differ");
+    assert!(
+        bodies(&got, false) == bodies(&want, false),
+        "audio bodies differ"
+    );
 }

@@ -127,8 +127,10 @@ impl Connection {
                     Some(dir) => {
                         let (key, _) = super::split_query(&name);
                         let name = key.to_owned();
+                        let live = self.ctx.live.load();
+                        let vod = &live.settings.vod;
                         self.vod
-                            .stream_length(&mut self.session, dir, request, name);
+                            .stream_length(vod, &mut self.session, dir, request, name);
                     }
                     // Live streams have no length.
                     None => {

@@ -25,9 +25,6 @@ pub enum LookupError {
     /// No candidate file exists.
     #[error("no file for stream name {0:?}")]
     NotFound(String),
-    /// The file is of a container VOD does not play.
-    #[error("file {0:?} is not an FLV file (only FLV is served)")]
-    Unsupported(String),
 }
 
 /// The relative paths a name may stand for, in the order they are tried, with the container
@@ -90,10 +87,7 @@ pub fn resolve(dir: &Path, name: &str) -> Result<(PathBuf, Container), LookupErr
             Some(c) => c,
             None => sniff(&path),
         };
-        return match container {
-            Container::Flv => Ok((path, container)),
-            Container::Mp4 => Err(LookupError::Unsupported(name.to_owned())),
-        };
+        return Ok((path, container));
     }
     Err(LookupError::NotFound(name.to_owned()))
 }
@@ -170,10 +164,8 @@ mod tests {
         assert!(p.ends_with("live/a.flv") && c == Container::Flv);
         assert!(resolve(&dir, "flv:live/a").is_ok());
         assert!(resolve(&dir, "plain").is_ok());
-        assert_eq!(
-            resolve(&dir, "m"),
-            Err(LookupError::Unsupported("m".into()))
-        );
+        assert_eq!(resolve(&dir, "mp4:m").unwrap().1, Container::Mp4);
+        assert_eq!(resolve(&dir, "m").unwrap().1, Container::Mp4);
         assert_eq!(
             resolve(&dir, "link"),
             Err(LookupError::NotFound("link".into()))

@@ -11,10 +11,12 @@
 //! StreamIsRecorded, `|RtmpSampleAccess`), `onMetaData` with the real duration, then media
 //! paced by the player's buffer length plus a margin ([`play`]), packed into aggregate messages
 //! when `[vod] aggregate` is on. Seek, pause and the end of the file follow the session's
-//! recorded-stream API. See docs/RECORDING.md ("VOD").
+//! recorded-stream API. MP4 files (H.264/HEVC + AAC) are demuxed by `sluice_mux::Mp4Opener`
+//! ([`mp4`]). See docs/RECORDING.md ("VOD").
 
 pub mod config;
 pub mod lookup;
+mod mp4;
 mod play;
 mod reader;
 

@@ -205,6 +205,7 @@ impl VodPlays {
     /// is no such file, or when [`MAX_LENGTH_REQUESTS`] lookups are already in progress).
     pub fn stream_length(
         &mut self,
+        settings: &VodSection,
         session: &mut ServerSession,
         dir: PathBuf,
         request: RequestId,
@@ -217,13 +218,9 @@ impl VodPlays {
         self.lengths_pending += 1;
         let tx = self.lengths_tx.clone();
         let wake = Arc::clone(&self.wake);
+        let settings = settings.clone();
         tokio::spawn(async move {
-            let secs = match reader::find(dir, name).await {
-                Ok(path) => reader::open_info(&path)
-                    .await
-                    .map_or(0.0, |(_, info)| f64::from(info.duration_ms) / 1000.0),
-                Err(_) => 0.0,
-            };
+            let secs = reader::length_secs(dir, name, &settings).await;
             let _ = tx.send((request, secs));
             wake.notify_one();
         });

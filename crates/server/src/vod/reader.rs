@@ -1,11 +1,11 @@
 //! The file side of one VOD play: a task that opens the file ([`sluice_flv::FlvOpener`] over
-//! positional tokio reads), then reads tags from the seek point ([`sluice_flv::FlvTagStream`])
+//! positional tokio reads; MP4 through [`super::mp4`]), then reads tags from the seek point ([`sluice_flv::FlvTagStream`])
 //! and hands them to the connection in batches, paced by the play clock the connection keeps
 //! (media goes out `lead` ms ahead of it: the player's buffer plus a margin). Read-ahead is
 //! bounded: one read buffer and `read_ahead_batches` batches waiting in the channel.
 
 use super::config::VodSection;
-use super::lookup::{self, LookupError};
+use super::lookup::{self, Container};
 use bytes::BytesMut;
 use sluice_flv::{
     classify_audio, classify_video, FlvFileInfo, FlvIndexLimits, FlvOpener, FlvTag, FlvTagStream,
@@ -92,14 +92,79 @@ pub(crate) struct Task {
 
 /// The file `name` stands for under `dir` (see [`super::lookup`]), or the onStatus code and
 /// description of a refusal.
-pub(crate) async fn find(dir: PathBuf, name: String) -> Result<PathBuf, (&'static str, String)> {
+pub(crate) async fn find(
+    dir: PathBuf,
+    name: String,
+) -> Result<(PathBuf, Container), (&'static str, String)> {
     let found = tokio::task::spawn_blocking(move || lookup::resolve(&dir, &name))
         .await
         .map_err(|e| (codes::PLAY_FAILED, e.to_string()))?;
-    match found {
-        Ok((path, _)) => Ok(path),
-        Err(e @ LookupError::Unsupported(_)) => Err((codes::PLAY_FAILED, e.to_string())),
-        Err(e) => Err((codes::PLAY_STREAM_NOT_FOUND, e.to_string())),
+    found.map_err(|e| (codes::PLAY_STREAM_NOT_FOUND, e.to_string()))
+}
+
+/// A file's tags, FLV or MP4.
+pub(crate) enum Source {
+    Flv(Tags),
+    Mp4(super::mp4::Mp4Tags),
+}
+
+impl Source {
+    fn reset(&mut self, pos: u64) {
+        match self {
+            Source::Flv(t) => t.reset(pos),
+            Source::Mp4(t) => t.reset(pos),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<FlvTag>, String> {
+        match self {
+            Source::Flv(t) => t.next().await,
+            Source::Mp4(t) => t.next().await,
+        }
+    }
+}
+
+/// Opens the file found for a play: its tags, description and sequence headers (sent again
+/// before media from a seek point; for MP4 also at the start, where FLV has them inline).
+pub(crate) async fn open_source(
+    path: &PathBuf,
+    container: Container,
+    settings: &VodSection,
+) -> Result<(Source, FlvFileInfo, Vec<FlvTag>), String> {
+    if container == Container::Mp4 {
+        let (tags, info) = super::mp4::open(path, settings.max_tag_size).await?;
+        let headers = tags.headers();
+        return Ok((Source::Mp4(tags), info, headers));
+    }
+    let (file, info) = open_info(path).await?;
+    let mut tags = Tags {
+        file,
+        stream: FlvTagStream::new(info.data_start, info.end, settings.max_tag_size),
+        buf: BytesMut::new(),
+        scratch: Vec::new(),
+        end: info.end,
+        max_tag_size: settings.max_tag_size,
+        read_size: settings.read_size,
+        eof: false,
+    };
+    let mut prelude = Vec::new();
+    for _ in 0..MAX_PRELUDE_TAGS {
+        match tags.next().await {
+            Ok(Some(t)) if is_sequence_header(&t) => prelude.push(t),
+            Ok(Some(t)) if t.tag_type == TagType::SCRIPT => {}
+            _ => break,
+        }
+    }
+    Ok((Source::Flv(tags), info, prelude))
+}
+
+/// The duration of the file `name` stands for under `dir`, seconds (0 when there is none).
+pub(crate) async fn length_secs(dir: PathBuf, name: String, settings: &VodSection) -> f64 {
+    match find(dir, name).await {
+        Ok((path, container)) => open_source(&path, container, settings)
+            .await
+            .map_or(0.0, |(_, info, _)| f64::from(info.duration_ms) / 1000.0),
+        Err(_) => 0.0,
     }
 }
 
@@ -120,7 +185,12 @@ pub(crate) async fn open_info(path: &PathBuf) -> Result<(File, FlvFileInfo), Str
 }
 
 /// Reads up to `len` bytes at `pos` into `buf` (fewer only at the end of the file).
-async fn read_at(file: &mut File, pos: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+pub(crate) async fn read_at(
+    file: &mut File,
+    pos: u64,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
     buf.clear();
     buf.resize(len, 0);
     file.seek(std::io::SeekFrom::Start(pos)).await?;
@@ -136,8 +206,8 @@ async fn read_at(file: &mut File, pos: u64, len: usize, buf: &mut Vec<u8>) -> st
     Ok(())
 }
 
-/// Tags of the file from a position, read `read_size` bytes at a time.
-struct Tags {
+/// Tags of an FLV file from a position, read `read_size` bytes at a time.
+pub(crate) struct Tags {
     file: File,
     stream: FlvTagStream,
     buf: BytesMut,
@@ -202,39 +272,20 @@ impl Task {
     /// Runs the play to its end (or until the connection drops it).
     pub async fn run(mut self) {
         let opened = match find(self.dir.clone(), self.name.clone()).await {
-            Ok(path) => open_info(&path)
+            Ok((path, container)) => open_source(&path, container, &self.settings)
                 .await
                 .map_err(|e| (codes::PLAY_FAILED, format!("{}: {e}", self.name))),
             Err(e) => Err(e),
         };
-        let (file, info) = match opened {
+        let (mut tags, info, prelude) = match opened {
             Ok(x) => x,
             Err(e) => {
                 self.send(VodOut::Opened(Err(e))).await;
                 return;
             }
         };
+        let inline_headers = matches!(tags, Source::Flv(_));
         let info = Arc::new(info);
-        let mut tags = Tags {
-            file,
-            stream: FlvTagStream::new(info.data_start, info.end, self.settings.max_tag_size),
-            buf: BytesMut::new(),
-            scratch: Vec::new(),
-            end: info.end,
-            max_tag_size: self.settings.max_tag_size,
-            read_size: self.settings.read_size,
-            eof: false,
-        };
-        // The sequence headers at the start of the file, sent again before media from a seek
-        // point.
-        let mut prelude = Vec::new();
-        for _ in 0..MAX_PRELUDE_TAGS {
-            match tags.next().await {
-                Ok(Some(t)) if is_sequence_header(&t) => prelude.push(t),
-                Ok(Some(t)) if t.tag_type == TagType::SCRIPT => {}
-                _ => break,
-            }
-        }
         if !self.send(VodOut::Opened(Ok(Arc::clone(&info)))).await {
             return;
         }
@@ -247,7 +298,7 @@ impl Task {
             tags.reset(p.pos);
             Some(p)
         };
-        let mut pending: Vec<FlvTag> = if start.is_some() {
+        let mut pending: Vec<FlvTag> = if start.is_some() || !inline_headers {
             prelude.clone()
         } else {
             Vec::new()
@@ -332,7 +383,7 @@ impl Task {
     async fn batch(
         &self,
         first: FlvTag,
-        tags: &mut Tags,
+        tags: &mut Source,
         clock: &Clock,
         lead_ms: u32,
     ) -> Result<(Vec<FlvTag>, Option<FlvTag>), String> {
