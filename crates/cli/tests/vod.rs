@@ -4,7 +4,8 @@
 //! the core's client session, which pauses, resumes, seeks, asks `getStreamLength`, and sees
 //! the same frames with aggregate messages on and off. A missing name gets StreamNotFound; the
 //! tokio client pauses and resumes, and plays a torn file to its last whole tag; `-2` prefers a
-//! live stream of the name, `0` the file.
+//! live stream of the name, `0` the file; MP4 files (H.264 + AAC to ffmpeg, HEVC to the recent
+//! ffmpeg over Enhanced RTMP) play too.
 
 mod live_support;
 
@@ -617,5 +618,28 @@ fn an_mp4_file_plays_to_ffmpeg_and_gives_the_frames_of_its_source() {
     assert!(
         bodies(&got, false) == bodies(&want, false),
         "audio bodies differ"
+    );
+}
+
+#[test]
+fn an_hevc_mp4_file_plays_to_the_recent_ffmpeg_over_enhanced_rtmp() {
+    let v = start(&[]);
+    let source = fixture(FixtureOpts::hevc().with_duration(Duration::from_secs(5)));
+    let mut cmd = Process::new(sluice_testkit::ffmpeg9());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+        .arg(&source)
+        .args(["-c", "copy", "-tag:v", "hvc1", "-y"])
+        .arg(v.source_dir().join("hevc.mp4"));
+    spawn(cmd).wait_success(Duration::from_secs(60));
+    let streams = sluice_testkit::ffmpeg9_probe(&v.url("mp4:hevc"));
+    let video = streams
+        .iter()
+        .find(|s| s.kind == "Video")
+        .expect("a video stream");
+    assert_eq!(video.codec, "hevc", "{streams:?}");
+    assert_eq!(video.packets, 125, "{streams:?}");
+    assert!(
+        streams.iter().any(|s| s.codec == "aac" && s.packets > 200),
+        "{streams:?}"
     );
 }
