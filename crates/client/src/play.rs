@@ -13,7 +13,7 @@ use crate::error::{ClientError, Stage};
 use bytes::Bytes;
 use sluice_amf::Amf0Object;
 use sluice_flv::script::{ON_META_DATA, SET_DATA_FRAME};
-use sluice_rtmp::command::{codes, StatusInfo};
+use sluice_rtmp::command::{codes, Command, StatusInfo};
 use sluice_rtmp::message::UserControlEvent;
 use sluice_rtmp::session::ClientEvent;
 use sluice_rtmp::Timestamp;
@@ -169,6 +169,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
             ) => PlayEvent::Control(uc),
             _ => return Ok(None),
         }))
+    }
+
+    /// Pause (`true`) or resume (`false`) a recorded stream (RTMP 1.0 §7.2.2.8); `position_ms` is
+    /// where playback stands. The server answers with `NetStream.Pause.Notify` /
+    /// `NetStream.Unpause.Notify` ([`PlayEvent::Status`]).
+    pub async fn pause(&mut self, pause: bool, position_ms: f64) -> Result<(), ClientError> {
+        let cmd = Command::Pause { pause, position_ms };
+        self.conn.session.send_stream_command(self.stream_id, &cmd);
+        self.conn.flush_in(Stage::Streaming).await
+    }
+
+    /// Seek a recorded stream to `position_ms` (RTMP 1.0 §7.2.2.7). The server answers with
+    /// `NetStream.Seek.Notify` ([`PlayEvent::Status`]); media from the keyframe at or before
+    /// the position follows.
+    pub async fn seek(&mut self, position_ms: f64) -> Result<(), ClientError> {
+        let cmd = Command::Seek { position_ms };
+        self.conn.session.send_stream_command(self.stream_id, &cmd);
+        self.conn.flush_in(Stage::Streaming).await
     }
 
     /// Stop playing (`closeStream`, `deleteStream`) and close the connection.

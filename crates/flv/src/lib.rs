@@ -8,7 +8,8 @@
 //! - Adobe Flash Video File Format Specification v10.1, Annex E: FLV header, tags,
 //!   PreviousTagSize ([`FlvHeader`], [`FlvTag`], [`FlvDemuxer`], [`FlvReader`], [`FlvWriter`]),
 //!   legacy AudioTagHeader / VideoTagHeader ([`parse_audio_header`], [`parse_video_header`]),
-//!   SCRIPTDATA ([`parse_script`]).
+//!   SCRIPTDATA ([`parse_script`]); opening a stored file for playback with its keyframe index
+//!   ([`FlvOpener`], [`FlvTagStream`]).
 //! - Enhanced RTMP v2 (veovera, v2-2026-01-31-r2): ExAudioTagHeader / ExVideoTagHeader with
 //!   FOURCC, ModEx (TimestampOffsetNano), multitrack, command frames, Metadata packets,
 //!   MultichannelConfig; the legacy form of `avc1`/`mp4a` tags for legacy-only players
@@ -78,6 +79,7 @@ mod ex;
 mod file;
 mod fourcc;
 mod hevc;
+mod index;
 mod io;
 mod legacy;
 pub mod script;
@@ -110,6 +112,9 @@ pub use fourcc::FourCc;
 pub use hevc::{
     hevc_profile_name, parse_hevc_config, parse_hevc_config_with, parse_hevc_sps, HevcConfig,
     HevcSps, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS,
+};
+pub use index::{
+    FlvFileInfo, FlvIndexLimits, FlvOpener, FlvTagStream, IndexSource, ReadAt, SeekPoint,
 };
 pub use io::{FlvReader, FlvWriter};
 pub use legacy::{legacy_audio, legacy_video, LegacyForm, LegacyHeader};

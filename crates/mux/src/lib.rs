@@ -55,6 +55,7 @@
 
 mod bmff;
 mod codec_string;
+mod demux;
 mod entry;
 mod error;
 mod flv;
@@ -70,6 +71,7 @@ mod muxer_tests;
 mod testutil;
 
 pub use codec_string::mime_type;
+pub use demux::{Mp4DemuxError, Mp4File, Mp4Limits, Mp4Opener, Mp4Sample, Mp4Video};
 pub use error::MuxError;
 pub use flv::{FlvItem, FlvToSamples};
 pub use fragment::{

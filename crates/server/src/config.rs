@@ -47,6 +47,8 @@ pub struct Settings {
     pub rtmfp: crate::rtmfp::RtmfpSection,
     /// The cluster registry (Redis) and this node's identity in it.
     pub cluster: crate::cluster::ClusterSection,
+    /// VOD over RTMP (stored files played by apps).
+    pub vod: crate::vod::VodSection,
 }
 
 /// The most any latency setting may hold media (ms): beyond a second a player's buffer, not
@@ -650,6 +652,9 @@ impl Settings {
                 why: "the path templates must not be empty",
             });
         }
+        self.vod
+            .validate()
+            .map_err(|why| ConfigError::Invalid { key: "vod", why })?;
         if self.record.index_entries > 1_000_000 {
             return Err(ConfigError::Invalid {
                 key: "record.index_entries",

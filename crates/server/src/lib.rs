@@ -38,6 +38,7 @@ pub mod shared_objects;
 mod sockopt;
 pub mod timestamps;
 pub mod tls;
+pub mod vod;
 
 pub use config::Settings;
 pub use server::{Server, ServerError};

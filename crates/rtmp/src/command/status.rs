@@ -62,6 +62,8 @@ pub mod codes {
     pub const PLAY_START: &str = "NetStream.Play.Start";
     /// play stopped.
     pub const PLAY_STOP: &str = "NetStream.Play.Stop";
+    /// A recorded stream played to its end (sent in `onPlayStatus`).
+    pub const PLAY_COMPLETE: &str = "NetStream.Play.Complete";
     /// play failed.
     pub const PLAY_FAILED: &str = "NetStream.Play.Failed";
     /// play: no such stream.

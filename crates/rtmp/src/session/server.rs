@@ -24,6 +24,8 @@ use std::collections::{HashMap, VecDeque};
 
 pub use super::server_api::{RequestId, ServerConfig, ServerEvent};
 
+mod recorded;
+
 #[derive(Debug, Clone, PartialEq)]
 enum StreamState {
     Idle,
@@ -41,6 +43,8 @@ struct MsgStream {
     paused: bool,
     /// Video is held back until a keyframe (after a pause or receiveVideo(true)).
     wait_keyframe: bool,
+    /// Plays a recorded stream (see [`recorded`]): seek and unpause are the application's.
+    recorded: bool,
     /// Media and data sent while the publish awaits its decision, in order.
     held: Vec<ServerEvent>,
     held_bytes: usize,
@@ -54,6 +58,7 @@ impl MsgStream {
             receive_video: true,
             paused: false,
             wait_keyframe: false,
+            recorded: false,
             held: Vec::new(),
             held_bytes: 0,
         }
@@ -547,12 +552,17 @@ impl ServerSession {
                 self.on_play(stream_id, args, true, amf3);
             }
             Command::Seek { position_ms } => {
-                if self.streams.contains_key(&stream_id) {
+                // A recorded stream's seek is answered by the application (`notify_seek`,
+                // once it found the keyframe); a live one's at once.
+                let recorded = self.streams.get(&stream_id).map(|s| s.recorded);
+                if recorded == Some(false) {
                     self.send_status(
                         stream_id,
                         StatusInfo::status(codes::SEEK_NOTIFY, "Seeking.")
                             .with("details", position_ms),
                     );
+                }
+                if recorded.is_some() {
                     self.events.push_back(ServerEvent::Seek {
                         stream_id,
                         position_ms,
@@ -562,7 +572,7 @@ impl ServerSession {
             Command::Pause { pause, position_ms } => {
                 if let Some(s) = self.streams.get_mut(&stream_id) {
                     s.paused = pause;
-                    if !pause {
+                    if !pause && !s.recorded {
                         s.wait_keyframe = true;
                     }
                     let info = if pause {
@@ -906,6 +916,12 @@ impl ServerSession {
     /// Accept a play: StreamBegin, `NetStream.Play.Reset` (if requested), `NetStream.Play.Start`
     /// and `|RtmpSampleAccess`. The application then sends metadata, sequence headers and media.
     pub fn accept_play(&mut self, request: RequestId) -> Result<(), SessionError> {
+        self.accept_play_as(request, false).map(|_| ())
+    }
+
+    /// [`Self::accept_play`], for a live (`recorded` false) or recorded stream (StreamIsRecorded
+    /// before `|RtmpSampleAccess`). Gives the message stream id.
+    fn accept_play_as(&mut self, request: RequestId, recorded: bool) -> Result<u32, SessionError> {
         let Pending::Play {
             stream_id,
             reset,
@@ -918,6 +934,7 @@ impl ServerSession {
             s.state = StreamState::Playing;
             s.paused = false;
             s.wait_keyframe = false;
+            s.recorded = recorded;
         }
         self.conn
             .send_user_control(&UserControlEvent::StreamBegin(stream_id));
@@ -933,13 +950,17 @@ impl ServerSession {
             StatusInfo::status(codes::PLAY_START, format!("Started playing {name}."))
                 .with("details", name.as_str()),
         );
+        if recorded {
+            self.conn
+                .send_user_control(&UserControlEvent::StreamIsRecorded(stream_id));
+        }
         let access = amf0_encode_all(&[
             Amf0Value::String("|RtmpSampleAccess".into()),
             Amf0Value::Boolean(true),
             Amf0Value::Boolean(true),
         ]);
         self.conn.send_data(stream_id, Timestamp::ZERO, access);
-        Ok(())
+        Ok(stream_id)
     }
 
     /// Reject a play (e.g. [`codes::PLAY_STREAM_NOT_FOUND`]).

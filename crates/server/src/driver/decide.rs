@@ -221,6 +221,7 @@ impl Connection {
     ) -> Option<CloseReason> {
         let (key, query) = split_query(&args.name);
         let req = self.app_request(Action::Play, key, query);
+        self.vod.note_play(stream_id, args.start, args.duration);
         self.players.retain(|p| p.stream_id != stream_id);
         self.ask(
             req,
@@ -438,6 +439,9 @@ impl Connection {
     /// relays, in an app with a pull relay: wait for the pull first. Otherwise play at once.
     fn finish_play(&mut self, request: RequestId, stream_id: u32, play2: bool, d: Decision) {
         if let Ok(a) = &d {
+            if self.start_vod(request, stream_id, &a.stream) {
+                return;
+            }
             let pull = (!self.relay_peer && !self.ctx.hub.is_live(&self.app, &a.stream))
                 .then(|| self.ctx.relays.pull(&self.ctx, &self.app, &a.stream))
                 .flatten();

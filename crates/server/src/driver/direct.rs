@@ -128,6 +128,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
     let mut so_rx = None;
     let entry = sh.lock().client.entry().clone();
     let mut kicked = std::pin::pin!(entry.notify.notified());
+    let vod_wake = sh.lock().vod.wake();
     // Pending decisions, polled here outside the connection's lock.
     let mut decisions = Vec::new();
     if !prefix.is_empty() {
@@ -261,6 +262,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     }
                 }
             }
+            _ = vod_wake.notified() => sh.lock().pump_vod(),
             _ = sh.wake.notified() => {
                 let mut conn = sh.lock();
                 for i in 0..conn.players.len() {

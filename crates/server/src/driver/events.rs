@@ -81,6 +81,9 @@ impl Connection {
                 }
             }
             ServerEvent::PlayStopped { stream_id } | ServerEvent::StreamDeleted { stream_id } => {
+                if let Some(ended) = self.vod.stop(stream_id) {
+                    self.end_vod_play(ended);
+                }
                 if let Some(pos) = self.players.iter().position(|p| p.stream_id == stream_id) {
                     let p = self.players.remove(pos);
                     info!(conn = self.id, peer = %self.peer, app = %self.app, stream = %p.name, frames = p.frames, dropped = p.dropped, "stop playing");
@@ -92,9 +95,18 @@ impl Connection {
                 stream_id, paused, ..
             } => {
                 debug!(conn = self.id, stream_id, paused, "pause");
+                self.vod.pause(stream_id, paused);
             }
-            ServerEvent::Seek { stream_id, .. } => {
-                debug!(conn = self.id, stream_id, "seek on a live stream (ignored)");
+            ServerEvent::Seek {
+                stream_id,
+                position_ms,
+            } => {
+                if self.vod.has(stream_id) {
+                    info!(conn = self.id, stream_id, position_ms, "VOD seek");
+                    self.vod.seek(stream_id, position_ms);
+                } else {
+                    debug!(conn = self.id, stream_id, "seek on a live stream (ignored)");
+                }
             }
             ServerEvent::ReceiveChanged {
                 stream_id,
@@ -104,10 +116,27 @@ impl Connection {
             ServerEvent::SetBufferLength {
                 stream_id,
                 buffer_ms,
-            } => debug!(conn = self.id, stream_id, buffer_ms, "set buffer length"),
-            ServerEvent::StreamLengthRequest { request, .. } => {
-                // Live streams have no length.
-                let _ = self.session.respond_stream_length(request, 0.0);
+            } => {
+                debug!(conn = self.id, stream_id, buffer_ms, "set buffer length");
+                let live = self.ctx.live.load();
+                self.vod
+                    .set_buffer(&live.settings.vod, stream_id, buffer_ms);
+            }
+            ServerEvent::StreamLengthRequest { request, name } => {
+                match self.vod_dir() {
+                    Some(dir) => {
+                        let (key, _) = super::split_query(&name);
+                        let name = key.to_owned();
+                        let live = self.ctx.live.load();
+                        let vod = &live.settings.vod;
+                        self.vod
+                            .stream_length(vod, &mut self.session, dir, request, name);
+                    }
+                    // Live streams have no length.
+                    None => {
+                        let _ = self.session.respond_stream_length(request, 0.0);
+                    }
+                }
             }
             ServerEvent::Call {
                 request, command, ..

@@ -33,6 +33,7 @@ pub(crate) mod decide;
 mod direct;
 mod events;
 pub(crate) mod media;
+mod vod;
 use bytes::{Buf, Bytes};
 pub use direct::serve_tcp_connection;
 use sluice_rtmp::message::SharedObjectMessage;
@@ -306,6 +307,8 @@ struct Connection {
     /// The peer announced itself as one of our relays in `connect` (its plays never open
     /// a pull: loop prevention, see [`crate::relay`]).
     relay_peer: bool,
+    /// Plays served from files ([`crate::vod`]).
+    vod: crate::vod::VodPlays,
 }
 
 impl Connection {
@@ -321,6 +324,7 @@ impl Connection {
             connect_param: String::new(),
             decisions: Vec::new(),
             relay_peer: false,
+            vod: crate::vod::VodPlays::default(),
             peer,
             session: ServerSession::new(
                 ctx.live.load().session_config.clone(),
@@ -362,6 +366,7 @@ impl Connection {
         let mut so_rx = None;
         let entry = self.client.entry().clone();
         let mut kicked = std::pin::pin!(entry.notify.notified());
+        let vod_wake = self.vod.wake();
 
         loop {
             if let Err(r) = self.flush(&mut io, write_timeout).await {
@@ -442,6 +447,7 @@ impl Connection {
                         return r;
                     }
                 }
+                _ = vod_wake.notified() => self.pump_vod(),
             }
         }
     }
@@ -582,6 +588,8 @@ impl Connection {
                 .set_state(&self.app, &slot.name, Role::Publisher);
         } else if let Some(p) = self.players.first() {
             self.client.set_state(&self.app, &p.name, Role::Player);
+        } else if let Some(name) = self.vod.first_name() {
+            self.client.set_state(&self.app, name, Role::Player);
         } else {
             self.client.set_state(&self.app, "", Role::Idle);
         }
