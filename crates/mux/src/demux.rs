@@ -8,7 +8,13 @@
 //! [`Mp4Limits::max_moov_size`]). [`Mp4File`] then lists every sample of the first H.264/HEVC
 //! track and the first AAC track in decode order with its file range, and makes the tag bodies:
 //! AVC and AAC in the legacy FLV form, HEVC in the Enhanced RTMP form (`hvc1` FourCC).
+//!
+//! Fragmented files (an `mvex` in `moov`, samples in `moof` boxes: Sluice's own MP4
+//! recordings, CMAF) are read too: the opener then reads every `moof` as well (together at most
+//! [`Mp4Limits::max_moov_size`] bytes), and [`super::demux_frag`] adds their samples. A file cut
+//! in a fragment is read up to its last whole sample.
 
+use super::demux_frag::{add_moof, trex_defaults, FragTrack};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Why an MP4 file cannot be played.
@@ -17,6 +23,13 @@ pub enum Mp4DemuxError {
     /// A box header or body ends before its declared size.
     #[error("truncated MP4 box {0}")]
     Truncated(&'static str),
+    /// The `moof` boxes of a fragmented file are larger together than
+    /// [`Mp4Limits::max_moov_size`].
+    #[error("moof boxes exceed the limit of {limit} bytes")]
+    FragmentsTooLarge {
+        /// Configured limit.
+        limit: u64,
+    },
     /// No `moov` box before the end of the file.
     #[error("no moov box in the file")]
     NoMoov,
@@ -42,7 +55,8 @@ pub enum Mp4DemuxError {
 /// Limits applied to a file's (untrusted) boxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mp4Limits {
-    /// Largest `moov` read. Default 64 MiB.
+    /// Largest `moov` read, and most bytes of all `moof` boxes of a fragmented file together.
+    /// Default 64 MiB.
     pub max_moov_size: u64,
     /// Most samples of all tracks together. Default 4 000 000 (37 hours of 30 fps video with
     /// 44.1 kHz AAC).
@@ -123,6 +137,7 @@ impl Mp4File {
 enum State {
     Boxes { pos: u64 },
     Moov { pos: u64, size: u64 },
+    Moof { pos: u64, size: u64 },
     Done,
 }
 
@@ -133,6 +148,9 @@ pub struct Mp4Opener {
     limits: Mp4Limits,
     state: State,
     moov: Option<Vec<u8>>,
+    /// `moof` boxes (whole) with their file offsets, and their total size.
+    moofs: Vec<(u64, Vec<u8>)>,
+    moof_bytes: u64,
     error: Option<Mp4DemuxError>,
 }
 
@@ -147,6 +165,8 @@ impl Mp4Opener {
             limits,
             state: State::Boxes { pos: 0 },
             moov: None,
+            moofs: Vec::new(),
+            moof_bytes: 0,
             error: None,
         }
     }
@@ -155,7 +175,7 @@ impl Mp4Opener {
     pub fn poll_read(&self) -> Option<Mp4Read> {
         match self.state {
             State::Boxes { pos } => Some((pos, 16)),
-            State::Moov { pos, size } => Some((pos, size as usize)),
+            State::Moov { pos, size } | State::Moof { pos, size } => Some((pos, size as usize)),
             State::Done => None,
         }
     }
@@ -165,7 +185,9 @@ impl Mp4Opener {
         match self.state {
             State::Boxes { .. } => {
                 let Some((kind, size, _)) = box_header(data, self.file_size - pos) else {
-                    self.fail(Mp4DemuxError::NoMoov);
+                    // The end of the file, or a box cut short at it: a fragmented file is read
+                    // up to there.
+                    self.end_of_boxes();
                     return;
                 };
                 if &kind == b"moov" {
@@ -177,21 +199,60 @@ impl Mp4Opener {
                     } else {
                         self.state = State::Moov { pos, size };
                     }
-                } else if pos + size >= self.file_size {
-                    self.fail(Mp4DemuxError::NoMoov);
+                } else if &kind == b"moof" {
+                    self.moof_bytes += size;
+                    if self.moof_bytes > self.limits.max_moov_size {
+                        self.fail(Mp4DemuxError::FragmentsTooLarge {
+                            limit: self.limits.max_moov_size,
+                        });
+                    } else {
+                        self.state = State::Moof { pos, size };
+                    }
                 } else {
-                    self.state = State::Boxes { pos: pos + size };
+                    self.next_box(pos + size);
                 }
             }
-            State::Moov { size, .. } => {
+            State::Moov { pos, size } => {
                 if (data.len() as u64) < size {
                     self.fail(Mp4DemuxError::Truncated("moov"));
+                    return;
+                }
+                let fragmented = box_header(data, size)
+                    .and_then(|(_, _, h)| child(data.get(h..)?, b"mvex"))
+                    .is_some();
+                self.moov = Some(data.to_vec());
+                if fragmented {
+                    self.next_box(pos + size);
                 } else {
-                    self.moov = Some(data.to_vec());
                     self.state = State::Done;
                 }
             }
+            State::Moof { pos, size } => {
+                if (data.len() as u64) < size {
+                    self.end_of_boxes();
+                } else {
+                    self.moofs.push((pos, data.to_vec()));
+                    self.next_box(pos + size);
+                }
+            }
             State::Done => {}
+        }
+    }
+
+    /// Go on with the box at `pos`, or stop at the end of the file.
+    fn next_box(&mut self, pos: u64) {
+        if pos >= self.file_size {
+            self.end_of_boxes();
+        } else {
+            self.state = State::Boxes { pos };
+        }
+    }
+
+    fn end_of_boxes(&mut self) {
+        if self.moov.is_some() {
+            self.state = State::Done;
+        } else {
+            self.fail(Mp4DemuxError::NoMoov);
         }
     }
 
@@ -207,7 +268,20 @@ impl Mp4Opener {
         }
         let moov = self.moov.ok_or(Mp4DemuxError::NoMoov)?;
         let (_, _, header) = box_header(&moov, moov.len() as u64).ok_or(Mp4DemuxError::NoMoov)?;
-        parse_moov(moov.get(header..).unwrap_or(&[]), &self.limits)
+        let moofs: Vec<(u64, &[u8])> = self
+            .moofs
+            .iter()
+            .filter_map(|(pos, b)| {
+                let (_, _, h) = box_header(b, b.len() as u64)?;
+                Some((*pos, b.get(h..)?))
+            })
+            .collect();
+        parse_moov(
+            moov.get(header..).unwrap_or(&[]),
+            &moofs,
+            self.file_size,
+            &self.limits,
+        )
     }
 }
 
@@ -225,7 +299,7 @@ fn box_header(data: &[u8], avail: u64) -> Option<([u8; 4], u64, usize)> {
 }
 
 /// The child boxes of a box body: (type, body).
-fn children(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+pub(crate) fn children(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     std::iter::from_fn(move || {
         let (kind, size, header) = box_header(data, data.len() as u64)?;
         let body = data.get(header..size as usize)?;
@@ -234,18 +308,18 @@ fn children(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     })
 }
 
-fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+pub(crate) fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     children(data).find(|(k, _)| k == kind).map(|(_, b)| b)
 }
 
-fn be32(d: &[u8], at: usize) -> Result<u32, Mp4DemuxError> {
+pub(crate) fn be32(d: &[u8], at: usize) -> Result<u32, Mp4DemuxError> {
     d.get(at..at + 4)
         .and_then(|s| s.try_into().ok())
         .map(u32::from_be_bytes)
         .ok_or(Mp4DemuxError::Truncated("sample table"))
 }
 
-fn be64(d: &[u8], at: usize) -> Result<u64, Mp4DemuxError> {
+pub(crate) fn be64(d: &[u8], at: usize) -> Result<u64, Mp4DemuxError> {
     d.get(at..at + 8)
         .and_then(|s| s.try_into().ok())
         .map(u64::from_be_bytes)
@@ -269,12 +343,26 @@ enum Codec {
 }
 
 struct Track {
+    /// `tkhd` track_ID (0 without a `tkhd`).
+    id: u32,
+    timescale: u32,
     codec: Codec,
     samples: Vec<Mp4Sample>,
     end_ms: u32,
 }
 
-fn parse_moov(moov: &[u8], limits: &Mp4Limits) -> Result<Mp4File, Mp4DemuxError> {
+/// `v` timescale units in ms. In i128: a crafted table's times times 1000 may not fit i64.
+pub(crate) fn ms(v: i64, timescale: u32) -> i64 {
+    let m = i128::from(v) * 1000 / i128::from(timescale.max(1));
+    i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn parse_moov(
+    moov: &[u8],
+    moofs: &[(u64, &[u8])],
+    file_size: u64,
+    limits: &Mp4Limits,
+) -> Result<Mp4File, Mp4DemuxError> {
     let mut video: Option<Track> = None;
     let mut audio: Option<Track> = None;
     let mut total = 0usize;
@@ -296,6 +384,16 @@ fn parse_moov(moov: &[u8], limits: &Mp4Limits) -> Result<Mp4File, Mp4DemuxError>
     }
     if video.is_none() && audio.is_none() {
         return Err(Mp4DemuxError::NoTrack);
+    }
+    if let Some(mvex) = child(moov, b"mvex") {
+        add_fragments(
+            mvex,
+            moofs,
+            file_size,
+            [&mut video, &mut audio],
+            limits,
+            total,
+        )?;
     }
     let mut headers = Vec::new();
     let mut samples = Vec::with_capacity(total);
@@ -431,11 +529,7 @@ fn parse_trak(
         }
         None => None,
     };
-    // In i128: a crafted table's times times 1000 may not fit i64.
-    let ms = |v: i64| {
-        let m = i128::from(v) * 1000 / i128::from(timescale);
-        i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
-    };
+    let ms = |v: i64| ms(v, timescale);
     // Walk the chunks: stsc runs give the samples per chunk from a first chunk on.
     let mut samples = Vec::with_capacity(count);
     let mut index = 0usize;
@@ -481,11 +575,53 @@ fn parse_trak(
         ));
     }
     let end_ms = u32::try_from(ms(t as i64)).unwrap_or(u32::MAX);
+    let id = child(trak, b"tkhd")
+        .and_then(|tkhd| be32(tkhd, if tkhd.first() == Some(&1) { 20 } else { 12 }).ok())
+        .unwrap_or(0);
     Ok(Some(Track {
+        id,
+        timescale,
         codec,
         samples,
         end_ms,
     }))
+}
+
+/// The samples of a fragmented file's `moof`s, added to the tracks chosen from `moov`.
+fn add_fragments(
+    mvex: &[u8],
+    moofs: &[(u64, &[u8])],
+    file_size: u64,
+    tracks: [&mut Option<Track>; 2],
+    limits: &Mp4Limits,
+    mut total: usize,
+) -> Result<(), Mp4DemuxError> {
+    let mut frag: Vec<FragTrack> = Vec::new();
+    let mut chosen: Vec<&mut Track> = tracks.into_iter().flatten().collect();
+    for t in chosen.iter() {
+        let end = t.samples.last().map_or(0, |_| {
+            // Samples in moov and fragments both: fragments continue at moov's end.
+            u64::from(t.end_ms) * u64::from(t.timescale) / 1000
+        });
+        frag.push(FragTrack {
+            id: t.id,
+            timescale: t.timescale,
+            video: matches!(t.codec, Codec::Video(..)),
+            defaults: trex_defaults(mvex, t.id),
+            next_dts: end,
+            samples: Vec::new(),
+        });
+    }
+    for (pos, moof) in moofs {
+        add_moof(moof, *pos, file_size, &mut frag, limits, &mut total)?;
+    }
+    for (t, f) in chosen.iter_mut().zip(frag) {
+        t.end_ms = t
+            .end_ms
+            .max(u32::try_from(ms(f.next_dts as i64, f.timescale)).unwrap_or(u32::MAX));
+        t.samples.extend(f.samples);
+    }
+    Ok(())
 }
 
 /// The codec of the first sample entry of `stsd`, with its decoder configuration.

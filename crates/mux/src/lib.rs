@@ -56,6 +56,7 @@
 mod bmff;
 mod codec_string;
 mod demux;
+mod demux_frag;
 mod entry;
 mod error;
 mod flv;
