@@ -47,6 +47,8 @@ pub struct Endpoint {
     openings: HashMap<u32, Opening>,
     per_ip: HashMap<IpAddr, usize>,
     transmits: VecDeque<(SocketAddr, Bytes)>,
+    /// Set while a datagram is dispatched when it changed sessions other than its own.
+    touched_others: bool,
     events: VecDeque<Event>,
     startup_crypto: PacketCrypto,
 }
@@ -87,6 +89,7 @@ impl Endpoint {
             openings: HashMap::new(),
             per_ip: HashMap::new(),
             transmits: VecDeque::new(),
+            touched_others: false,
             events: VecDeque::new(),
             startup_crypto: PacketCrypto::startup(),
         }
@@ -125,7 +128,7 @@ impl Endpoint {
         let s = self
             .sessions
             .values()
-            .filter_map(|s| s.poll_timeout(&self.cfg))
+            .filter_map(|s| s.poll_timeout())
             .min();
         let o = self.openings.values().map(|o| o.next_send).min();
         s.into_iter().chain(o).min()
@@ -148,8 +151,17 @@ impl Endpoint {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), PeerError> {
+        // A datagram of an open session changes that session only (unless it forwarded an
+        // IHello): flushing just it keeps a datagram's cost independent of the session count.
+        let target = crypto::session_id(datagram)
+            .filter(|id| *id != 0 && !self.openings.contains_key(id))
+            .filter(|id| self.sessions.contains_key(id));
+        self.touched_others = false;
         let result = self.dispatch(now, from, datagram);
-        self.flush(now);
+        match target {
+            Some(id) if !self.touched_others => self.flush_session(now, id),
+            _ => self.flush(now),
+        }
         result
     }
 
@@ -188,6 +200,7 @@ impl Endpoint {
             r => r,
         };
         let forwarded = std::mem::take(&mut session.forwarded);
+        self.touched_others = !forwarded.is_empty();
         if self.cfg.accept {
             // A Forwarded IHello is answered like an IHello from its reply address: the RHello
             // goes straight to the initiator, which opens the NAT on our side (RFC 7016
@@ -210,6 +223,19 @@ impl Endpoint {
             .map(|(&id, _)| id)
             .collect();
         for id in closed {
+            if let Some(s) = self.sessions.remove(&id) {
+                self.release_address(s.addr);
+            }
+        }
+    }
+
+    /// [`flush`](Self::flush) for one session, after a change that concerns it alone.
+    fn flush_session(&mut self, now: Instant, id: u32) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.flush(now, &self.cfg, &mut self.transmits);
+        if s.state == State::Closed {
             if let Some(s) = self.sessions.remove(&id) {
                 self.release_address(s.addr);
             }
@@ -351,7 +377,7 @@ impl Endpoint {
             return Err(ApiError::SendQueueFull { max: max_queue });
         }
         f.send(message, reliability, frag);
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -367,7 +393,7 @@ impl Endpoint {
             .send_flow_mut(flow)
             .ok_or(ApiError::UnknownFlow)?
             .close();
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -385,7 +411,7 @@ impl Endpoint {
             flow_id: flow.0,
             code,
         });
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -393,7 +419,7 @@ impl Endpoint {
     pub fn ping(&mut self, now: Instant, session: SessionHandle) -> Result<(), ApiError> {
         self.open_session_mut(session)?
             .queue_control(Chunk::Ping(Bytes::new()));
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -407,7 +433,7 @@ impl Endpoint {
             return Ok(());
         }
         self.open_session_mut(session)?.close(now);
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
