@@ -23,7 +23,7 @@ use super::timemap::{Pacer, TimeMap};
 use super::{client_options, secs, Target, TransportArgs};
 use anyhow::Context as _;
 use clap::Args;
-use sluice_client::{Client, ClientError, ClientOptions, PlayEvent, Timestamp, Url};
+use sluice_client::{Client, ClientError, ClientOptions, Timestamp, Url};
 use sluice_flv::{FlvTag, TagType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -301,56 +301,7 @@ async fn run_player(job: PlayerJob) -> PlayerResult {
         let conn = Client::connect(&url, &options).await?;
         Ok(AnyPlayer::Rtmp(Box::new(conn.play(&name).await?)))
     };
-    play_measured(job, open).await
-}
-
-/// Measure one RTMP or RTMFP player: `open` connects and plays, then every audio and video
-/// message goes through the [`Meter`] until the end of the run.
-pub(super) async fn play_measured(
-    job: PlayerJob,
-    open: impl std::future::Future<Output = Result<AnyPlayer, ClientError>>,
-) -> PlayerResult {
-    let mut m = Meter::new();
-    let open = async { open.await.map_err(|e| (e.kind(), e.to_string())) };
-    let Some(mut player) = m.start(job.stop_at, open).await else {
-        return m.finish(0, &job.live);
-    };
-    m.connected(&job.live);
-    let sleep = tokio::time::sleep_until(m.first_deadline(&job));
-    tokio::pin!(sleep);
-    let mut last_bytes = player.bytes_read();
-    loop {
-        let ev = tokio::select! {
-            ev = player.next_event() => ev,
-            () = &mut sleep => {
-                m.timed_out(job.first_frame_limit);
-                break;
-            }
-        };
-        let now_bytes = player.bytes_read();
-        job.live
-            .bytes
-            .fetch_add(now_bytes - last_bytes, Ordering::Relaxed);
-        last_bytes = now_bytes;
-        let (video, payload) = match ev {
-            Ok(PlayEvent::Video { payload, .. }) => (true, payload),
-            Ok(PlayEvent::Audio { payload, .. }) => (false, payload),
-            Ok(PlayEvent::Eof(reason)) => {
-                m.fail("stream_ended", format!("stream ended: {reason:?}"));
-                break;
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                m.fail(e.kind(), e.to_string());
-                break;
-            }
-        };
-        if m.media(video, &payload, now_bytes, &job.live) {
-            sleep.as_mut().reset(job.stop_at);
-        }
-    }
-    let bytes = player.bytes_read();
-    m.finish(bytes, &job.live)
+    super::bench_rtmfp::play_measured(job, open).await
 }
 
 /// The file's tags, in memory, for looping.
