@@ -447,6 +447,68 @@ mod tests {
     }
 
     #[test]
+    fn indexes_follow_the_fragments() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut f = SendFlow::new(1, Bytes::new(), None, 0);
+        for _ in 0..4 {
+            f.send(Bytes::from_static(b"abc"), Reliability::Reliable, 1000);
+        }
+        assert_eq!(f.oldest_in_flight(), None);
+        for (i, seq) in (1..=3).enumerate() {
+            let (c, _) = f.next_chunk(1200, ms(i as u64)).unwrap();
+            assert_eq!(c.seq, seq);
+        }
+        assert_eq!(f.oldest_in_flight(), Some(ms(0)));
+        // 2 and 3 acknowledged, 1 NAKed three times: lost, and resent before the unsent 4.
+        let ack = Ack {
+            flow_id: 1,
+            buffer_blocks: 64,
+            cumulative: 0,
+            ranges: vec![(2, 3)],
+        };
+        for _ in 0..3 {
+            f.on_ack(&ack).unwrap();
+        }
+        assert_eq!(f.oldest_in_flight(), None, "nothing in flight");
+        assert!(f.has_ready());
+        let (c, _) = f.next_chunk(1200, ms(10)).unwrap();
+        assert_eq!(c.seq, 1, "the lost fragment first");
+        let (c, _) = f.next_chunk(1200, ms(11)).unwrap();
+        assert_eq!(c.seq, 4);
+        assert!(!f.has_ready());
+        assert_eq!(f.oldest_in_flight(), Some(ms(10)));
+        // The retransmission timer: both lost, resent in sequence order.
+        assert!(f.on_timeout() > 0);
+        assert_eq!(f.oldest_in_flight(), None);
+        assert_eq!(f.next_chunk(1200, ms(20)).unwrap().0.seq, 1);
+        assert_eq!(f.next_chunk(1200, ms(20)).unwrap().0.seq, 4);
+        assert!(f.next_chunk(1200, ms(20)).is_none());
+        f.on_ack(&Ack {
+            flow_id: 1,
+            buffer_blocks: 64,
+            cumulative: 4,
+            ranges: vec![],
+        })
+        .unwrap();
+        assert_eq!(f.oldest_in_flight(), None);
+        assert_eq!(f.queued_bytes(), 0);
+        // Deadlines: only the expired message is abandoned, whatever the order they came in.
+        f.send(
+            Bytes::from_static(b"late"),
+            Reliability::Until(ms(50)),
+            1000,
+        );
+        f.send(
+            Bytes::from_static(b"soon"),
+            Reliability::Until(ms(30)),
+            1000,
+        );
+        f.abandon_expired(ms(40));
+        assert_eq!(f.queued_bytes(), 4);
+    }
+
+    #[test]
     fn abandonment_and_fin() {
         let now = Instant::now();
         let mut f = SendFlow::new(1, Bytes::new(), None, 0);
