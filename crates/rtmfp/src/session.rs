@@ -79,6 +79,10 @@ pub struct Session {
     recv_flows: BTreeMap<u64, RecvFlow>,
     buffered: usize,
     ack_due: Option<Instant>,
+    /// [`Self::poll_timeout`] as of the last flush: every change to a session (a datagram, an
+    /// API call, a timer) ends with a flush, and the endpoint asks for the earliest timer of
+    /// all its sessions on every turn, so it is kept rather than recomputed from every flow.
+    next_timeout: Option<Instant>,
 }
 
 impl Session {
@@ -120,6 +124,7 @@ impl Session {
             recv_flows: BTreeMap::new(),
             buffered: 0,
             ack_due: None,
+            next_timeout: Some(now),
         }
     }
 
@@ -443,8 +448,12 @@ impl Session {
         self.last_ping.unwrap_or(self.last_recv).max(self.last_recv) + cfg.keepalive
     }
 
-    /// The next instant `handle_timeout` has work.
-    pub(crate) fn poll_timeout(&self, cfg: &EndpointConfig) -> Option<Instant> {
+    /// The next instant `handle_timeout` has work (as of the last flush).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout
+    }
+
+    fn compute_timeout(&self, cfg: &EndpointConfig) -> Option<Instant> {
         match self.state {
             State::Closed => None,
             State::Lingering { until } => Some(until),
@@ -515,6 +524,16 @@ impl Session {
 
     /// Build and seal every packet there is to send now.
     pub(crate) fn flush(
+        &mut self,
+        now: Instant,
+        cfg: &EndpointConfig,
+        out: &mut VecDeque<(SocketAddr, Bytes)>,
+    ) {
+        self.flush_packets(now, cfg, out);
+        self.next_timeout = self.compute_timeout(cfg);
+    }
+
+    fn flush_packets(
         &mut self,
         now: Instant,
         cfg: &EndpointConfig,

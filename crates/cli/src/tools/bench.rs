@@ -2,8 +2,8 @@
 //! [--ramp PER_SEC] [--json]`: a load tester for RTMP servers.
 //!
 //! Players are plain futures on one runtime (single-threaded by default, `--threads` for
-//! more): each is one `sluice_client::Player` with a small read buffer and a few counters, and
-//! payloads are never parsed beyond the 12-byte latency trailer check. Optional publishers run
+//! more): each is one `sluice_client::Player` (or, with `--play-url`, an HTTP-FLV, WS-FLV,
+//! LL-HLS or RTMFP player) with a small read buffer and a few counters, and payloads are never parsed beyond the 12-byte latency trailer check. Optional publishers run
 //! on a thread of their own so that player load does not delay the media (and so the
 //! latencies). Publishers loop the file in real time and stamp every H.264/H.265 frame with
 //! its send time ([`super::stamp`]); players read the stamp back for delivery latency.
@@ -12,6 +12,7 @@
 //! (min / median / max), time to first frame and delivery latency percentiles, errors by kind,
 //! and the process's own CPU time (getrusage) so the tool can be ruled out as the bottleneck.
 
+use super::any::AnyPlayer;
 pub use super::bench_report::{
     percentiles, render, BenchReport, BitrateReport, CpuReport, PublisherReport,
 };
@@ -22,7 +23,7 @@ use super::timemap::{Pacer, TimeMap};
 use super::{client_options, secs, Target, TransportArgs};
 use anyhow::Context as _;
 use clap::Args;
-use sluice_client::{Client, ClientError, ClientOptions, PlayEvent, Timestamp, Url};
+use sluice_client::{Client, ClientError, ClientOptions, Timestamp, Url};
 use sluice_flv::{FlvTag, TagType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,9 +82,10 @@ pub struct BenchArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Players read this HTTP-FLV (`http://HOST:8080/live/s.flv`), WebSocket-FLV
-    /// (`ws://HOST:8080/live/s.flv`) or LL-HLS (`http://HOST:8080/live/s.m3u8`: blocking
-    /// playlist reloads and every part, over one keep-alive connection) URL instead of playing
-    /// the RTMP URL (which --publish still publishes to). Latency and bitrate are measured the
+    /// (`ws://HOST:8080/live/s.flv`), LL-HLS (`http://HOST:8080/live/s.m3u8`: blocking
+    /// playlist reloads and every part, over one keep-alive connection) or RTMFP
+    /// (`rtmfp://HOST:1935/live/s`: a UDP socket and RTMFP session per player) URL instead of
+    /// playing the RTMP URL (which --publish still publishes to). Latency and bitrate are measured the
     /// same way (for HLS from the stamps found in the parts, audio and video together).
     #[arg(long, value_name = "URL")]
     pub play_url: Option<String>,
@@ -103,7 +105,8 @@ is per player, over the time since its first frame. CPU is this process's user+s
 Examples:
   sluice bench rtmp://127.0.0.1/live/cam --players 1000 --ramp 200 --duration 30
   sluice bench rtmp://127.0.0.1/live/bench --players 500 --publish test.flv --publishers 2 --json
-  sluice bench rtmp://127.0.0.1/live/b --players 1000 --publish test.flv --play-url ws://127.0.0.1:8080/live/b.flv";
+  sluice bench rtmp://127.0.0.1/live/b --players 1000 --publish test.flv --play-url ws://127.0.0.1:8080/live/b.flv
+  sluice bench rtmp://127.0.0.1/live/b --players 200 --publish test.flv --play-url rtmfp://127.0.0.1/live/b";
 
 /// Latency samples with bounded memory (see [`MAX_SAMPLES_PER_PLAYER`]).
 #[derive(Debug, Default)]
@@ -163,10 +166,11 @@ struct PublisherLive {
 
 pub(super) struct PlayerJob {
     url: Arc<Url>,
-    /// Play over HTTP-FLV (`http://…/app/stream.flv`) or WebSocket-FLV (`ws://…`) instead.
+    /// Play over HTTP-FLV (`http://…/app/stream.flv`), WebSocket-FLV (`ws://…`), LL-HLS or
+    /// RTMFP (`rtmfp://…/app/stream`) instead.
     pub(super) play_url: Option<Arc<String>>,
     name: String,
-    options: Arc<ClientOptions>,
+    pub(super) options: Arc<ClientOptions>,
     pub(super) stop_at: Instant,
     pub(super) first_frame_limit: Duration,
     pub(super) live: Arc<Live>,
@@ -178,8 +182,8 @@ fn fail(r: &mut PlayerResult, kind: &'static str, msg: String) {
     }
 }
 
-/// What one player measures, whatever carries its media (RTMP here, HTTP-FLV and WS-FLV in
-/// `bench_http`).
+/// What one player measures, whatever carries its media (RTMP and, through `bench_rtmfp`,
+/// RTMFP here; HTTP-FLV and WS-FLV in `bench_http`, LL-HLS in `bench_hls`).
 pub(super) struct Meter {
     t0: Instant,
     /// Frames stamped before this instant are GOP-cache replays: not delivery latency.
@@ -287,57 +291,17 @@ impl Meter {
 
 async fn run_player(job: PlayerJob) -> PlayerResult {
     if let Some(url) = job.play_url.clone() {
+        if url.starts_with("rtmfp://") {
+            return super::bench_rtmfp::run_player(job, &url).await;
+        }
         return super::bench_http::run_player(job, &url).await;
     }
-    let mut m = Meter::new();
-    let player = async {
-        let conn = Client::connect(&job.url, &job.options).await?;
-        conn.play(&job.name).await
+    let (url, options, name) = (job.url.clone(), job.options.clone(), job.name.clone());
+    let open = async move {
+        let conn = Client::connect(&url, &options).await?;
+        Ok(AnyPlayer::Rtmp(Box::new(conn.play(&name).await?)))
     };
-    let player = async {
-        player
-            .await
-            .map_err(|e: ClientError| (e.kind(), e.to_string()))
-    };
-    let Some(mut player) = m.start(job.stop_at, player).await else {
-        return m.finish(0, &job.live);
-    };
-    m.connected(&job.live);
-    let sleep = tokio::time::sleep_until(m.first_deadline(&job));
-    tokio::pin!(sleep);
-    let mut last_bytes = player.connection().bytes_read();
-    loop {
-        let ev = tokio::select! {
-            ev = player.next_event() => ev,
-            () = &mut sleep => {
-                m.timed_out(job.first_frame_limit);
-                break;
-            }
-        };
-        let now_bytes = player.connection().bytes_read();
-        job.live
-            .bytes
-            .fetch_add(now_bytes - last_bytes, Ordering::Relaxed);
-        last_bytes = now_bytes;
-        let (video, payload) = match ev {
-            Ok(PlayEvent::Video { payload, .. }) => (true, payload),
-            Ok(PlayEvent::Audio { payload, .. }) => (false, payload),
-            Ok(PlayEvent::Eof(reason)) => {
-                m.fail("stream_ended", format!("stream ended: {reason:?}"));
-                break;
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                m.fail(e.kind(), e.to_string());
-                break;
-            }
-        };
-        if m.media(video, &payload, now_bytes, &job.live) {
-            sleep.as_mut().reset(job.stop_at);
-        }
-    }
-    let bytes = player.connection().bytes_read();
-    m.finish(bytes, &job.live)
+    super::bench_rtmfp::play_measured(job, open).await
 }
 
 /// The file's tags, in memory, for looping.
@@ -501,6 +465,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.threads == 0 || args.threads > 256 {
         anyhow::bail!("--threads must be from 1 to 256");
+    }
+    if let Some(play) = args.play_url.as_deref() {
+        super::bench_rtmfp::check_url(play)?;
     }
     let duration = secs(args.duration, "--duration")?;
     let first_frame_limit = secs(args.timeout, "--timeout")?;

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_hls;
 pub mod bench_http;
 pub mod bench_report;
+pub mod bench_rtmfp;
 pub mod play;
 pub mod probe;
 pub mod progress;

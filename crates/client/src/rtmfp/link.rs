@@ -21,6 +21,11 @@ use tracing::debug;
 /// Largest datagram read (the core drops anything longer than its 8192-byte limit).
 const RECV_BUFFER: usize = 8192 + 1;
 
+/// Receive buffer asked of the kernel (capped at `net.core.rmem_max`): a server answers
+/// `play` with its GOP cache at once, hundreds of KiB at a few Mbps, which the default
+/// ~208 KiB UDP buffer drops in part (then retransmitted, late).
+const SOCKET_RECV_BUFFER: usize = 1024 * 1024;
+
 /// Longest a turn sleeps when neither the core nor the caller has a deadline.
 const IDLE_TURN: Duration = Duration::from_secs(1);
 
@@ -70,6 +75,9 @@ impl Link {
         };
         let socket = UdpSocket::bind(local).await.map_err(io)?;
         socket.connect(server).await.map_err(io)?;
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_RECV_BUFFER) {
+            debug!(error = %e, "RTMFP socket receive buffer left at the default");
+        }
         let now = Instant::now();
         let mut ep = Endpoint::new(
             EndpointConfig::default(),

@@ -51,6 +51,8 @@ pub struct Endpoint {
     openings: BTreeMap<u32, Opening>,
     per_ip: BTreeMap<IpAddr, usize>,
     transmits: VecDeque<(SocketAddr, Bytes)>,
+    /// Set while a datagram is dispatched when it changed sessions other than its own.
+    touched_others: bool,
     events: VecDeque<Event>,
     startup_crypto: PacketCrypto,
 }
@@ -91,6 +93,7 @@ impl Endpoint {
             openings: BTreeMap::new(),
             per_ip: BTreeMap::new(),
             transmits: VecDeque::new(),
+            touched_others: false,
             events: VecDeque::new(),
             startup_crypto: PacketCrypto::startup(),
         }
@@ -129,7 +132,7 @@ impl Endpoint {
         let s = self
             .sessions
             .values()
-            .filter_map(|s| s.poll_timeout(&self.cfg))
+            .filter_map(|s| s.poll_timeout())
             .min();
         let o = self.openings.values().map(|o| o.next_send).min();
         s.into_iter().chain(o).min()
@@ -152,8 +155,17 @@ impl Endpoint {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), PeerError> {
+        // A datagram of an open session changes that session only (unless it forwarded an
+        // IHello): flushing just it keeps a datagram's cost independent of the session count.
+        let target = crypto::session_id(datagram)
+            .filter(|id| *id != 0 && !self.openings.contains_key(id))
+            .filter(|id| self.sessions.contains_key(id));
+        self.touched_others = false;
         let result = self.dispatch(now, from, datagram);
-        self.flush(now);
+        match target {
+            Some(id) if !self.touched_others => self.flush_session(now, id),
+            _ => self.flush(now),
+        }
         result
     }
 
@@ -192,6 +204,7 @@ impl Endpoint {
             r => r,
         };
         let forwarded = std::mem::take(&mut session.forwarded);
+        self.touched_others = !forwarded.is_empty();
         if self.cfg.accept {
             // A Forwarded IHello is answered like an IHello from its reply address: the RHello
             // goes straight to the initiator, which opens the NAT on our side (RFC 7016
@@ -214,6 +227,19 @@ impl Endpoint {
             .map(|(&id, _)| id)
             .collect();
         for id in closed {
+            if let Some(s) = self.sessions.remove(&id) {
+                self.release_address(s.addr);
+            }
+        }
+    }
+
+    /// [`flush`](Self::flush) for one session, after a change that concerns it alone.
+    fn flush_session(&mut self, now: Instant, id: u32) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.flush(now, &self.cfg, &mut self.transmits);
+        if s.state == State::Closed {
             if let Some(s) = self.sessions.remove(&id) {
                 self.release_address(s.addr);
             }
@@ -355,7 +381,7 @@ impl Endpoint {
             return Err(ApiError::SendQueueFull { max: max_queue });
         }
         f.send(message, reliability, frag);
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -371,7 +397,7 @@ impl Endpoint {
             .send_flow_mut(flow)
             .ok_or(ApiError::UnknownFlow)?
             .close();
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -389,7 +415,7 @@ impl Endpoint {
             flow_id: flow.0,
             code,
         });
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -397,7 +423,7 @@ impl Endpoint {
     pub fn ping(&mut self, now: Instant, session: SessionHandle) -> Result<(), ApiError> {
         self.open_session_mut(session)?
             .queue_control(Chunk::Ping(Bytes::new()));
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 
@@ -411,7 +437,7 @@ impl Endpoint {
             return Ok(());
         }
         self.open_session_mut(session)?.close(now);
-        self.flush(now);
+        self.flush_session(now, session.0);
         Ok(())
     }
 

@@ -6,8 +6,14 @@
 //! such that everything up to it is acknowledged or abandoned, so the receiver can move past
 //! abandoned data it will never get. An abandoned fragment that still needs to be acknowledged
 //! is sent as an empty chunk with the ABN flag.
+//!
+//! A server flow to a player holds every fragment in flight or queued, hundreds at a few Mbps,
+//! and its session asks for the next fragment, the oldest in flight and what expired on every
+//! datagram: so the fragments' states are indexed (lost ones, in flight by send time, live ones
+//! by deadline, and the first never sent, since fragments are sent in order the first time),
+//! and those questions cost O(log n), not a scan of the flow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -64,6 +70,14 @@ pub struct SendFlow {
     return_flow: Option<u64>,
     next_seq: u64,
     frags: BTreeMap<u64, Frag>,
+    /// Every fragment from this sequence number on is `Queued`, and none before it.
+    next_unsent: u64,
+    /// The `Lost` fragments.
+    lost: BTreeSet<u64>,
+    /// The `InFlight` fragments by send time.
+    sent: BTreeSet<(Instant, u64)>,
+    /// The fragments with a deadline that are not abandoned yet, by deadline.
+    deadlines: BTreeSet<(Instant, u64)>,
     queued_bytes: usize,
     options_acked: bool,
     closing: bool,
@@ -84,6 +98,10 @@ impl SendFlow {
             return_flow,
             next_seq: 1,
             frags: BTreeMap::new(),
+            next_unsent: 1,
+            lost: BTreeSet::new(),
+            sent: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
             queued_bytes: 0,
             options_acked: false,
             closing: false,
@@ -149,6 +167,9 @@ impl SendFlow {
 
     fn push(&mut self, f: Frag) {
         self.queued_bytes += f.data.len();
+        if let (Some(d), false) = (f.deadline, f.abandoned) {
+            self.deadlines.insert((d, self.next_seq));
+        }
         self.frags.insert(self.next_seq, f);
         self.next_seq += 1;
     }
@@ -182,8 +203,12 @@ impl SendFlow {
     /// Abandon fragments whose deadline has passed; returns bytes that left the flight.
     pub fn abandon_expired(&mut self, now: Instant) -> usize {
         let mut left = 0;
-        for f in self.frags.values_mut() {
-            if !f.abandoned && f.deadline.is_some_and(|d| d <= now) {
+        while let Some(&(d, seq)) = self.deadlines.first() {
+            if d > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(f) = self.frags.get_mut(&seq) {
                 f.abandoned = true;
                 self.queued_bytes -= f.data.len();
                 f.data = Bytes::new();
@@ -207,7 +232,7 @@ impl SendFlow {
             .map(|(&s, _)| s)
             .collect();
         for s in removable {
-            if let Some(f) = self.frags.remove(&s) {
+            if let Some(f) = self.remove(s) {
                 if let FragState::InFlight { .. } = f.state {
                     self.in_flight -= f.wire_len;
                     left += f.wire_len;
@@ -217,14 +242,39 @@ impl SendFlow {
         left
     }
 
+    /// Take fragment `seq` out of the flow and of the indexes.
+    fn remove(&mut self, seq: u64) -> Option<Frag> {
+        let f = self.frags.remove(&seq)?;
+        self.unindex(seq, &f);
+        if let (Some(d), false) = (f.deadline, f.abandoned) {
+            self.deadlines.remove(&(d, seq));
+        }
+        Some(f)
+    }
+
+    /// Drop fragment `seq`'s state from the state indexes (before it changes or goes).
+    fn unindex(&mut self, seq: u64, f: &Frag) {
+        match f.state {
+            FragState::Queued => {}
+            FragState::InFlight { sent_at } => {
+                self.sent.remove(&(sent_at, seq));
+            }
+            FragState::Lost => {
+                self.lost.remove(&seq);
+            }
+        }
+    }
+
+    /// The first fragment never sent.
+    fn first_queued(&self) -> Option<u64> {
+        self.frags.range(self.next_unsent..).next().map(|(&s, _)| s)
+    }
+
     /// Whether a fragment is ready to send (lost or queued) within the far receive window.
     pub fn has_ready(&self) -> bool {
         self.exception.is_none()
             && (self.in_flight == 0 || self.in_flight < self.far_window)
-            && self
-                .frags
-                .values()
-                .any(|f| matches!(f.state, FragState::Queued | FragState::Lost))
+            && (!self.lost.is_empty() || self.first_queued().is_some())
     }
 
     /// The next fragment to send at `now`, as a User Data chunk whose encoding fits `room`
@@ -233,16 +283,7 @@ impl SendFlow {
         if self.exception.is_some() || (self.in_flight > 0 && self.in_flight >= self.far_window) {
             return None;
         }
-        let seq = self
-            .frags
-            .iter()
-            .find(|(_, f)| f.state == FragState::Lost)
-            .or_else(|| {
-                self.frags
-                    .iter()
-                    .find(|(_, f)| f.state == FragState::Queued)
-            })
-            .map(|(&s, _)| s)?;
+        let seq = self.lost.first().copied().or_else(|| self.first_queued())?;
         let fsn = self.fsn();
         let with_options = !self.options_acked;
         let f = self.frags.get(&seq).expect("found above");
@@ -264,7 +305,15 @@ impl SendFlow {
             return None;
         }
         let f = self.frags.get_mut(&seq).expect("found above");
+        match f.state {
+            FragState::Lost => {
+                self.lost.remove(&seq);
+            }
+            FragState::Queued => self.next_unsent = seq + 1,
+            FragState::InFlight { .. } => {}
+        }
         f.state = FragState::InFlight { sent_at: now };
+        self.sent.insert((now, seq));
         f.naks = 0;
         f.wire_len = len;
         self.in_flight += len;
@@ -287,7 +336,7 @@ impl SendFlow {
         let seqs: Vec<u64> = self.frags.range(..=highest).map(|(&s, _)| s).collect();
         for s in seqs {
             if acked(s) {
-                let f = self.frags.remove(&s).expect("listed");
+                let f = self.remove(s).expect("listed");
                 self.options_acked = true;
                 self.queued_bytes -= f.data.len();
                 if let FragState::InFlight { .. } = f.state {
@@ -295,9 +344,11 @@ impl SendFlow {
                     out.acked += f.wire_len;
                 }
             } else if let Some(f) = self.frags.get_mut(&s) {
-                if let FragState::InFlight { .. } = f.state {
+                if let FragState::InFlight { sent_at } = f.state {
                     f.naks += 1;
                     if f.naks >= 3 {
+                        self.sent.remove(&(sent_at, s));
+                        self.lost.insert(s);
                         f.state = FragState::Lost;
                         self.in_flight -= f.wire_len;
                         out.lost += f.wire_len;
@@ -311,10 +362,11 @@ impl SendFlow {
     /// The retransmission timer fired: everything in flight is lost. Returns the bytes.
     pub fn on_timeout(&mut self) -> usize {
         let mut lost = 0;
-        for f in self.frags.values_mut() {
-            if let FragState::InFlight { .. } = f.state {
+        for (_, seq) in std::mem::take(&mut self.sent) {
+            if let Some(f) = self.frags.get_mut(&seq) {
                 f.state = FragState::Lost;
                 lost += f.wire_len;
+                self.lost.insert(seq);
             }
         }
         self.in_flight = 0;
@@ -323,19 +375,16 @@ impl SendFlow {
 
     /// When the oldest fragment in flight was sent.
     pub fn oldest_in_flight(&self) -> Option<Instant> {
-        self.frags
-            .values()
-            .filter_map(|f| match f.state {
-                FragState::InFlight { sent_at } => Some(sent_at),
-                _ => None,
-            })
-            .min()
+        self.sent.first().map(|&(t, _)| t)
     }
 
     /// The receiver rejected the flow: drop everything.
     pub fn on_exception(&mut self, code: u64) -> usize {
         self.exception = Some(code);
         self.frags.clear();
+        self.lost.clear();
+        self.sent.clear();
+        self.deadlines.clear();
         self.queued_bytes = 0;
         std::mem::take(&mut self.in_flight)
     }
@@ -395,6 +444,68 @@ mod tests {
                 ranges: vec![]
             })
             .is_err());
+    }
+
+    #[test]
+    fn indexes_follow_the_fragments() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut f = SendFlow::new(1, Bytes::new(), None, 0);
+        for _ in 0..4 {
+            f.send(Bytes::from_static(b"abc"), Reliability::Reliable, 1000);
+        }
+        assert_eq!(f.oldest_in_flight(), None);
+        for (i, seq) in (1..=3).enumerate() {
+            let (c, _) = f.next_chunk(1200, ms(i as u64)).unwrap();
+            assert_eq!(c.seq, seq);
+        }
+        assert_eq!(f.oldest_in_flight(), Some(ms(0)));
+        // 2 and 3 acknowledged, 1 NAKed three times: lost, and resent before the unsent 4.
+        let ack = Ack {
+            flow_id: 1,
+            buffer_blocks: 64,
+            cumulative: 0,
+            ranges: vec![(2, 3)],
+        };
+        for _ in 0..3 {
+            f.on_ack(&ack).unwrap();
+        }
+        assert_eq!(f.oldest_in_flight(), None, "nothing in flight");
+        assert!(f.has_ready());
+        let (c, _) = f.next_chunk(1200, ms(10)).unwrap();
+        assert_eq!(c.seq, 1, "the lost fragment first");
+        let (c, _) = f.next_chunk(1200, ms(11)).unwrap();
+        assert_eq!(c.seq, 4);
+        assert!(!f.has_ready());
+        assert_eq!(f.oldest_in_flight(), Some(ms(10)));
+        // The retransmission timer: both lost, resent in sequence order.
+        assert!(f.on_timeout() > 0);
+        assert_eq!(f.oldest_in_flight(), None);
+        assert_eq!(f.next_chunk(1200, ms(20)).unwrap().0.seq, 1);
+        assert_eq!(f.next_chunk(1200, ms(20)).unwrap().0.seq, 4);
+        assert!(f.next_chunk(1200, ms(20)).is_none());
+        f.on_ack(&Ack {
+            flow_id: 1,
+            buffer_blocks: 64,
+            cumulative: 4,
+            ranges: vec![],
+        })
+        .unwrap();
+        assert_eq!(f.oldest_in_flight(), None);
+        assert_eq!(f.queued_bytes(), 0);
+        // Deadlines: only the expired message is abandoned, whatever the order they came in.
+        f.send(
+            Bytes::from_static(b"late"),
+            Reliability::Until(ms(50)),
+            1000,
+        );
+        f.send(
+            Bytes::from_static(b"soon"),
+            Reliability::Until(ms(30)),
+            1000,
+        );
+        f.abandon_expired(ms(40));
+        assert_eq!(f.queued_bytes(), 4);
     }
 
     #[test]

@@ -44,6 +44,13 @@ use tracing::{debug, info, warn};
 /// Largest datagram read (the core drops anything past `Limits::max_datagram_len`, 8192).
 const RECV_BUFFER: usize = 8192 + 1;
 
+/// Receive and send buffer asked of the kernel for each RTMFP socket (Linux caps it at
+/// `net.core.rmem_max` / `wmem_max`, 4 MiB here): one socket carries every session, and while
+/// the loop sends a video frame to every player the players' acknowledgements and handshakes
+/// must wait in the kernel rather than be dropped (with the default ~208 KiB, 200 players
+/// overflowed it and their handshakes waited for retransmission).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 /// How often sessions are checked for a pending close or an API kick.
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 
@@ -59,7 +66,16 @@ pub async fn bind(
     let mut out = Vec::new();
     for a in section.addresses(rtmp_listen) {
         match UdpSocket::bind(&a.addr).await {
-            Ok(s) => out.push(s),
+            Ok(s) => {
+                let sock = socket2::SockRef::from(&s);
+                if let Err(e) = sock
+                    .set_recv_buffer_size(SOCKET_BUFFER)
+                    .and_then(|()| sock.set_send_buffer_size(SOCKET_BUFFER))
+                {
+                    debug!(addr = %a.addr, error = %e, "RTMFP socket buffers left at the default");
+                }
+                out.push(s)
+            }
             Err(e) if a.defaulted => {
                 warn!(addr = %a.addr, error = %e, "RTMFP not listening on this address (UDP bind failed; set [rtmfp] listen)")
             }
@@ -168,7 +184,12 @@ impl Driver {
                     return;
                 }
             }
-            self.ep.handle_timeout(now);
+            // Timers only when one is due: every API call and datagram already flushed what
+            // it changed, and a pass over every session per datagram would make the cost of
+            // a datagram grow with the number of sessions.
+            if now >= wake_at {
+                self.ep.handle_timeout(now);
+            }
             self.drain(now);
             if now.duration_since(last_housekeeping) >= HOUSEKEEPING {
                 last_housekeeping = now;
