@@ -34,29 +34,13 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-
-for t in ffmpeg nginx taskset python3; do
-    command -v "$t" >/dev/null || { echo "missing $t: run scripts/install-deps.sh" >&2; exit 1; }
-done
-MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
-[ -f "$MODULE" ] || { echo "missing $MODULE (libnginx-mod-rtmp): run scripts/install-deps.sh" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
-
-echo "== building release"
-cargo build --release -p sluice >/dev/null
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice"
-
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+bench_setup ffmpeg nginx taskset python3
+
+MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+[ -f "$MODULE" ] || { echo "missing $MODULE (libnginx-mod-rtmp): run scripts/install-deps.sh" >&2; exit 1; }
+
 ensure_fixture
 
 # run_case LABEL MODE(fanout|ingest) PORT SERVER_PID -> writes $WORK/LABEL-MODE.json
@@ -79,7 +63,6 @@ run_case() {
     local bpid=$!
     measure_server "$out" "$spid" "$bpid" "$total" "$label $mode"
 }
-
 
 LOWLAT_ENV="${SLUICE_BENCH_LOWLAT_ENV:-${SLUICE_BENCH_EXTRA_ENV:-SLUICE_SERVER_FANOUT_BATCH_MS=0}}"
 INGEST_ENV="${SLUICE_BENCH_INGEST_ENV:-SLUICE_HUB_GOP_CACHE_UNWATCHED=false}"

@@ -30,14 +30,10 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-for t in ffmpeg taskset python3 node npm; do
-    command -v "$t" >/dev/null || { echo "missing $t: run scripts/install-deps.sh" >&2; exit 1; }
-done
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_setup ffmpeg taskset python3 node npm
 
-echo "== building release"
-cargo build --release -p sluice >/dev/null
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice"
 NMS_DIR="$ROOT/.cache/npm-bench"
 NMS_APP="$NMS_DIR/node_modules/node-media-server/bin/app.js"
 if [ "$ONLY" != sluice ] && ! grep -q "\"version\": \"$NMS_VERSION\"" "$NMS_DIR/node_modules/node-media-server/package.json" 2>/dev/null; then
@@ -45,16 +41,6 @@ if [ "$ONLY" != sluice ] && ! grep -q "\"version\": \"$NMS_VERSION\"" "$NMS_DIR/
     npm install --prefix "$NMS_DIR" --no-audit --no-fund "node-media-server@$NMS_VERSION" >/dev/null
 fi
 
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 ensure_fixture
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 

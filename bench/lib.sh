@@ -1,6 +1,28 @@
 # Shared helpers of the benchmark scripts (sourced): ports, /proc CPU and RSS sampling, and the
 # measurement of a server while a `sluice bench` load runs beside it.
 
+# bench_setup TOOL...: fail unless every TOOL is installed and there are 2 CPUs (server on CPU 0,
+# load on CPU 1); build the release binary (BIN); a scratch directory (WORK) removed, and every
+# process listed in PIDS killed, on exit.
+bench_setup() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "missing $t: run scripts/install-deps.sh" >&2; exit 1; }
+    done
+    [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
+    echo "== building release"
+    cargo build --release -p sluice >/dev/null
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice"
+    WORK="$(mktemp -d)"
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
     for _ in $(seq 1 100); do

@@ -32,26 +32,11 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-for t in ffmpeg taskset python3; do
-    command -v "$t" >/dev/null || { echo "missing $t: run scripts/install-deps.sh" >&2; exit 1; }
-done
-[ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "missing perf (--perf)" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
-
-echo "== building release"
-cargo build --release -p sluice >/dev/null
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice"
-
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+bench_setup ffmpeg taskset python3
+[ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "missing perf (--perf)" >&2; exit 1; }
+
 ensure_fixture
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 UPTIME_BEFORE="$(uptime)"
