@@ -279,6 +279,9 @@ pub struct HttpSection {
     /// An HTTP connection whose client reads nothing for this long while a response waits to
     /// be written is closed (a stalled media player would otherwise live for ever). Default 30.
     pub write_stall_timeout_secs: u64,
+    /// Write plain HTTP/1.x media bodies (HTTP-FLV, HTTP fMP4) from the publisher's task, as
+    /// RTMP players are (`http::direct`). Default true.
+    pub direct_write: bool,
     /// Serve the built-in web page: `/` (the live streams), `/play/{app}/{stream}` (one
     /// player), `/console/streams.json` (the streams anyone may play) and `/console/*` (the
     /// page's script and style). It plays WebSocket fMP4 (`/{app}/{stream}.mp4`). Default true.
@@ -325,6 +328,7 @@ impl Default for HttpSection {
             flv_legacy_codecs: true,
             http2: true,
             write_stall_timeout_secs: 30,
+            direct_write: true,
             console: true,
             hls: true,
             hls_segment_target_ms: 1000,

@@ -371,7 +371,7 @@ fn try_flush_direct(sh: &Shared) -> Result<bool, CloseReason> {
 
 /// Write as much of `out` as the socket takes now, without waiting; drops what was written from
 /// the front of `out` and returns the byte count.
-fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<usize> {
+pub(crate) fn try_write_out(w: &OwnedWriteHalf, out: &mut Vec<Bytes>) -> std::io::Result<usize> {
     let mut total = 0;
     while !out.is_empty() {
         let count = out.len().min(MAX_IOVECS);

@@ -31,6 +31,7 @@ use crate::Context;
 mod batch;
 pub(crate) mod decide;
 mod direct;
+pub(crate) use direct::try_write_out;
 mod events;
 pub(crate) mod media;
 mod vod;

@@ -25,6 +25,7 @@
 //! Registry transport `http-flv` or `ws-flv`. Slow players are bounded by the hub as RTMP
 //! players are (video dropped to the next keyframe, then closed).
 
+use super::direct::DirectOffer;
 use super::flv_live::{FlvLiveConfig, FlvLiveMuxer};
 use super::live::{
     parse_media_path, start_player, LiveOutput, MediaFormat, MediaTransport, Piece, PlayRequest,
@@ -38,6 +39,7 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -134,6 +136,7 @@ async fn play(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
+    offer: Option<Extension<DirectOffer>>,
 ) -> Response {
     if let Some(stream) = file.strip_suffix(".m3u8") {
         return match &media.hls {
@@ -158,6 +161,7 @@ async fn play(
         peer,
         transport: MediaTransport::new(format, wants_ws),
     };
+    let direct = offer.is_some() && !wants_ws;
     let ws = if wants_ws {
         match ws {
             Ok(ws) => Some(ws),
@@ -167,8 +171,8 @@ async fn play(
         None
     };
     let answer = match format {
-        MediaFormat::Flv => play_flv(&state, req, ws).await,
-        MediaFormat::Mp4 => super::mp4_live::play(&state, req, ws).await,
+        MediaFormat::Flv => play_flv(&state, req, ws, direct).await,
+        MediaFormat::Mp4 => super::mp4_live::play(&state, req, ws, direct).await,
     };
     answer.unwrap_or_else(|e| {
         debug!(peer = %peer, error = %e, "media request refused");
@@ -180,6 +184,7 @@ async fn play_flv(
     state: &FlvState,
     req: PlayRequest,
     ws: Option<WebSocketUpgrade>,
+    direct: bool,
 ) -> Result<Response, RequestError> {
     let mut live = state.cfg.live.clone();
     if !wants_wallclock(req.query.as_deref(), state.cfg.wallclock_default) {
@@ -191,7 +196,7 @@ async fn play_flv(
     .await?;
     Ok(match ws {
         Some(ws) => ws_response(ws, start),
-        None => http_response(start, "video/x-flv"),
+        None => http_response(start, "video/x-flv", direct),
     })
 }
 
@@ -215,6 +220,10 @@ impl LiveOutput for FlvLiveMuxer {
         let mut pieces = Vec::new();
         FlvLiveMuxer::take_output(self, &mut pieces);
         out.extend(pieces.into_iter().map(Piece::Data));
+    }
+
+    fn take_data(&mut self, out: &mut Vec<bytes::Bytes>) {
+        FlvLiveMuxer::take_output(self, out);
     }
 }
 
@@ -248,7 +257,12 @@ mod tests {
     use tokio::net::TcpStream;
 
     async fn start() -> (Arc<Context>, SocketAddr) {
+        start_with(true).await
+    }
+
+    async fn start_with(direct_write: bool) -> (Arc<Context>, SocketAddr) {
         let mut s = Settings::default();
+        s.http.direct_write = direct_write;
         s.http.listen = vec!["127.0.0.1:0".into()];
         s.http.flv_republish_wait_ms = 100;
         let ctx = Arc::new(Context::new(s));
@@ -288,9 +302,20 @@ mod tests {
         }
     }
 
+    /// The direct path: no chunks, `Connection: close`.
     #[tokio::test]
     async fn http_flv_streams_a_live_stream_and_404s_otherwise() {
-        let (ctx, addr) = start().await;
+        streams_a_live_stream_and_404s_otherwise(true).await;
+    }
+
+    /// Through hyper (`http.direct_write = false`): chunked.
+    #[tokio::test]
+    async fn http_flv_through_hyper_streams_a_live_stream_and_404s_otherwise() {
+        streams_a_live_stream_and_404s_otherwise(false).await;
+    }
+
+    async fn streams_a_live_stream_and_404s_otherwise(direct: bool) {
+        let (ctx, addr) = start_with(direct).await;
         let (head, _) = exchange(addr, "GET /live/none.flv HTTP/1.1\r\nHost: t\r\n\r\n", 0).await;
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         let (head, _) = exchange(addr, "GET /live/none.mp4 HTTP/1.1\r\nHost: t\r\n\r\n", 0).await;
@@ -314,7 +339,12 @@ mod tests {
         .await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(head.contains("Content-Type: video/x-flv"), "{head}");
-        assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        if direct {
+            assert!(head.contains("Connection: close"), "{head}");
+            assert!(!head.contains("Transfer-Encoding"), "{head}");
+        } else {
+            assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        }
         assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
         let text = String::from_utf8_lossy(&body);
         assert!(

@@ -238,6 +238,16 @@ pub(crate) trait LiveOutput: Send + 'static {
     fn handle_timeout(&mut self, now: std::time::Instant, wall: SystemTime);
     /// The pieces produced since the last call, in order.
     fn take_output(&mut self, out: &mut Vec<Piece>);
+    /// The data pieces produced since the last call, appended to `out` (what an HTTP body
+    /// carries: boundaries and text dropped).
+    fn take_data(&mut self, out: &mut Vec<Bytes>) {
+        let mut pieces = Vec::new();
+        self.take_output(&mut pieces);
+        out.extend(pieces.into_iter().filter_map(|p| match p {
+            Piece::Data(b) => Some(b),
+            Piece::Boundary | Piece::Text(_) => None,
+        }));
+    }
     /// Why the output cannot go on (a codec it cannot carry), once its output is taken.
     fn failure(&self) -> Option<String> {
         None
@@ -349,12 +359,7 @@ impl<M: LiveOutput> Pump<M> {
             if let Some(why) = self.out.failure() {
                 return Err(End::Unsupported(why));
             }
-            let probe = self.out.poll_timeout().map(Instant::from_std);
-            let gone = self.unpublished_at.map(|t| t + self.republish_wait);
-            let deadline = match (probe, gone) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = self.deadline();
             let timer = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -370,15 +375,65 @@ impl<M: LiveOutput> Pump<M> {
                     self.handle(&mut events, Instant::now());
                     self.events = events;
                 }
-                () = timer => {
-                    let now = Instant::now();
-                    if gone.is_some_and(|g| now >= g) && !self.live {
-                        return Err(End::PublisherGone);
-                    }
-                    self.out.handle_timeout(now.into_std(), SystemTime::now());
-                }
+                () = timer => self.on_timer()?,
             }
         }
+    }
+
+    /// What the subscriber holds now, without waiting: its data appended to `out`. For a
+    /// writer called by the publisher's task ([`super::direct`]); the end of the player is an
+    /// error, as in [`Pump::next_output`].
+    pub(crate) fn drain_now(&mut self, out: &mut Vec<Bytes>) -> Result<(), End> {
+        if self.client.is_kicked() {
+            return Err(End::Kicked);
+        }
+        let mut events = std::mem::take(&mut self.events);
+        if self.sub.try_recv_batch(&mut events) > 0 {
+            self.handle(&mut events, Instant::now());
+        }
+        events.clear();
+        self.events = events;
+        self.out.take_data(out);
+        if let Some(reason) = self.sub.closed_reason() {
+            return Err(End::Closed(reason));
+        }
+        if let Some(why) = self.out.failure() {
+            return Err(End::Unsupported(why));
+        }
+        Ok(())
+    }
+
+    /// When [`Pump::on_timer`] must run: the output's next timer or the end of the wait for a
+    /// publisher to come back.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let probe = self.out.poll_timeout().map(Instant::from_std);
+        let gone = self.unpublished_at.map(|t| t + self.republish_wait);
+        match (probe, gone) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time passed (see [`Pump::deadline`]): the player ends when its publisher stayed away.
+    pub(crate) fn on_timer(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        let gone = self.unpublished_at.map(|t| t + self.republish_wait);
+        if gone.is_some_and(|g| now >= g) && !self.live {
+            return Err(End::PublisherGone);
+        }
+        self.out.handle_timeout(now.into_std(), SystemTime::now());
+        Ok(())
+    }
+
+    /// Have the publisher's task call `sink` after each append instead of waking a waiter
+    /// ([`crate::hub::Subscriber::attach_direct`]).
+    pub(crate) fn attach_direct(&mut self, sink: std::sync::Weak<dyn crate::hub::DirectSink>) {
+        self.sub.attach_direct(sink);
+    }
+
+    /// The player's registry entry (kicks notify it).
+    pub(crate) fn client(&self) -> &Arc<ClientEntry> {
+        &self.client
     }
 
     /// [`Pump::next_output`] as an owned future (for a body that must store it).

@@ -3,6 +3,7 @@
 //! queued and flushed once; byte-stream formats in messages of at most `WS_STREAM_MESSAGE`
 //! bytes, framed ones one message per [`Piece::Boundary`]).
 
+use super::direct::DirectPlayer;
 use super::live::{CloseLog, End, LiveOutput, Piece, Pump, Start, WS_MAX_CLIENT_MESSAGE};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{header, HeaderValue};
@@ -14,10 +15,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-/// A `200` response streaming `start` as its body, with `content_type` and `no-cache`.
-pub(crate) fn http_response<M: LiveOutput>(start: Start<M>, content_type: &str) -> Response {
-    let body = MediaBody::new(start);
-    let mut r = Response::new(axum::body::Body::new(body));
+/// A `200` response streaming `start` as its body, with `content_type` and `no-cache`. When
+/// `direct` (the request carried a [`super::direct::DirectOffer`]), the player goes in a [`DirectPlayer`]
+/// extension instead, for [`super::direct`] to write.
+pub(crate) fn http_response<M: LiveOutput>(
+    start: Start<M>,
+    content_type: &str,
+    direct: bool,
+) -> Response {
+    let mut r = if direct {
+        let mut r = Response::new(axum::body::Body::empty());
+        r.extensions_mut().insert(DirectPlayer::new(start));
+        r
+    } else {
+        Response::new(axum::body::Body::new(MediaBody::new(start)))
+    };
     let h = r.headers_mut();
     let ct = HeaderValue::from_str(content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));

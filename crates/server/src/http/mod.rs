@@ -38,6 +38,7 @@ pub mod access;
 pub mod api;
 pub mod console;
 pub mod cors;
+pub(crate) mod direct;
 pub mod flv;
 pub mod flv_live;
 pub mod hls;
@@ -85,6 +86,9 @@ pub struct HttpLimits {
     /// A write that makes no progress for this long closes the connection ([`stall`]).
     /// Default `http.write_stall_timeout_secs` (30 s).
     pub write_stall_timeout: Duration,
+    /// Serve plain HTTP/1.x media bodies from the publisher's task ([`direct`]). Default
+    /// `http.direct_write` (true).
+    pub direct_write: bool,
 }
 
 impl HttpLimits {
@@ -98,6 +102,7 @@ impl HttpLimits {
             ),
             http2: settings.http.http2,
             write_stall_timeout: Duration::from_secs(settings.http.write_stall_timeout_secs.max(1)),
+            direct_write: settings.http.direct_write,
         }
     }
 }
@@ -372,7 +377,7 @@ impl AcceptLoop {
             match self.tls.clone() {
                 None => {
                     tokio::spawn(async move {
-                        serve_http(sock, peer, app, &limits, shutdown).await;
+                        serve_plain(sock, peer, app, &limits, shutdown).await;
                         drop(permit);
                     });
                 }
@@ -392,6 +397,28 @@ impl AcceptLoop {
             }
         }
     }
+}
+
+/// Serve a plain connection: a media request [`direct`] takes is served there, anything else
+/// by hyper ([`serve_http`]).
+async fn serve_plain(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: &HttpLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    if limits.direct_write {
+        match direct::sniff(&sock, limits.header_read_timeout).await {
+            direct::Sniff::Take(len, req) => {
+                let stall = limits.write_stall_timeout;
+                return direct::serve(sock, len, req, peer, app, stall, shutdown).await;
+            }
+            direct::Sniff::Gone => return,
+            direct::Sniff::Hyper => {}
+        }
+    }
+    serve_http(sock, peer, app, limits, shutdown).await;
 }
 
 /// Serve HTTP/1.1 or HTTP/2 requests on one connection until the client closes it or the
@@ -513,6 +540,7 @@ mod tests {
             tls_handshake_timeout: Duration::from_secs(10),
             http2: false,
             write_stall_timeout: Duration::from_secs(30),
+            direct_write: false,
         };
         let (_tx, shutdown) = watch::channel(false);
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();

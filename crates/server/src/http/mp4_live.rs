@@ -422,6 +422,7 @@ pub(crate) async fn play(
     state: &FlvState,
     req: PlayRequest,
     ws: Option<WebSocketUpgrade>,
+    direct: bool,
 ) -> Result<Response, RequestError> {
     let cfg = Mp4LiveConfig {
         prft: query_flag(req.query.as_deref(), "prft").unwrap_or(true),
@@ -452,7 +453,7 @@ pub(crate) async fn play(
             break m.to_owned();
         }
     };
-    Ok(http_response(start, &mime))
+    Ok(http_response(start, &mime, direct))
 }
 
 #[cfg(test)]
