@@ -470,3 +470,71 @@ fn the_response_ends_after_the_publisher_leaves() {
         Duration::from_secs(5),
     );
 }
+
+/// An HTTP-FLV player that stops reading is cut off (too slow, or its writes stalled) without
+/// holding up the publisher or another HTTP-FLV player (the direct write path and the hub's
+/// bound on slow players).
+#[test]
+fn a_stalled_http_flv_player_is_cut_off_and_slows_nobody() {
+    let opts = FixtureOpts {
+        width: 1280,
+        height: 720,
+        video_kbps: 8000,
+        ..FixtureOpts::default()
+    };
+    let input = fixture(opts.clone());
+    let (server, http) = Sluice::start_with_http(&[
+        ("SLUICE_HUB_PLAYER_QUEUE_MAX_BYTES", "262144"),
+        ("SLUICE_HUB_SLOW_PLAYER_TIMEOUT_SECS", "2"),
+        ("SLUICE_HTTP_WRITE_STALL_TIMEOUT_SECS", "4"),
+    ]);
+    let started = Instant::now();
+    let mut publisher: ChildGuard = publish_flv(&ffmpeg(), &input, &server.url("busy"));
+    wait_live(http, "busy");
+
+    // A player with a tiny receive buffer that reads the head, then never reads again.
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{http}").parse().unwrap();
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .expect("connect");
+    let mut stalled: TcpStream = sock.into();
+    stalled
+        .write_all(b"GET /live/busy.flv HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 512];
+    let n = stalled.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &head[..n]);
+    let stalled_local = stalled.local_addr().unwrap();
+
+    let dir = temp_dir();
+    let out = dir.path().join("normal.flv");
+    let url = format!("http://127.0.0.1:{http}/live/busy.flv");
+    let mut player = live_support::ffmpeg_play(&ffmpeg(), &url, &out, Duration::from_secs(5), &[]);
+
+    // Coarse bound: catches a publisher blocked behind the stalled player, not a benchmark.
+    let budget = opts.duration * 2 + Duration::from_secs(5);
+    publisher.wait_success(budget);
+    assert!(
+        started.elapsed() <= budget,
+        "publisher took {:?}",
+        started.elapsed()
+    );
+    player.wait_success(Duration::from_secs(20));
+    let p = sluice_testkit::ffprobe(out.to_str().unwrap());
+    let frames = p.video().and_then(|v| v.nb_read_frames).unwrap_or(0);
+    assert!(
+        frames >= opts.expected_video_frames() * 3 / 5,
+        "the normal player got {frames} frames: {p:?}"
+    );
+    let line = server.wait_log(
+        &["HTTP-FLV close", &format!("peer={stalled_local}")],
+        Duration::from_secs(20),
+    );
+    assert!(
+        line.contains("write stalled") || line.contains("too slow"),
+        "unexpected close of the stalled player: {line}"
+    );
+    drop(stalled);
+}

@@ -25,7 +25,8 @@
 //! the connection's task, which waits for room (closing after `http.write_stall_timeout_secs`
 //! without progress), reads and discards what the client sends, ends on the client's close, a
 //! kick, shutdown or the publisher staying away, and runs the output's timers. The hub's bound on
-//! a slow player applies unchanged: nothing is drained from the subscriber while bytes wait.
+//! a slow player applies unchanged: while bytes wait, the task drains the subscriber only up to
+//! [`PENDING_DRAIN_MAX`] bytes held here.
 
 use super::live::{LiveOutput, Piece, Start};
 use crate::driver::try_write_out;
@@ -54,6 +55,11 @@ const PEEK_MAX: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 /// Largest body of a non-streaming answer written here (errors are a few bytes).
 pub(crate) const MAX_PLAIN_BODY: usize = 64 * 1024;
+/// A player whose socket is full still drains its subscriber (so that the hub sees its
+/// backlog, drops video to the next keyframe and, after `slow_player_timeout_secs`, closes it,
+/// and so that an unpublish starts the wait for the publisher) while fewer than this many bytes
+/// wait here; beyond it the hub holds the backlog and `write_stall_timeout_secs` applies.
+const PENDING_DRAIN_MAX: usize = 256 * 1024;
 /// Bytes read (and discarded) per read of what a direct player's client sends.
 const DISCARD_READ: usize = 1024;
 
@@ -99,7 +105,7 @@ impl<M: LiveOutput> RunDirect for Start<M> {
 /// What [`sniff`] found at the start of a connection.
 pub(super) enum Sniff {
     /// A media request to serve here: its head is this long and parses to this request.
-    Take(usize, Request<Body>),
+    Take(usize, Box<Request<Body>>),
     /// Anything else: hyper serves the connection.
     Hyper,
     /// The client closed, failed or sent nothing in time.
@@ -112,7 +118,7 @@ pub(super) async fn sniff(sock: &TcpStream, timeout: Duration) -> Sniff {
     match tokio::time::timeout(timeout, sock.peek(&mut buf)).await {
         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => Sniff::Gone,
         Ok(Ok(n)) => match parse_head(&buf[..n]) {
-            Some((len, req)) => Sniff::Take(len, req),
+            Some((len, req)) => Sniff::Take(len, Box::new(req)),
             None => Sniff::Hyper,
         },
     }
@@ -169,7 +175,7 @@ fn is_media_path(target: &str) -> bool {
 pub(super) async fn serve(
     mut sock: TcpStream,
     head_len: usize,
-    mut req: Request<Body>,
+    req: Box<Request<Body>>,
     peer: SocketAddr,
     mut app: Router,
     stall: Duration,
@@ -181,6 +187,7 @@ pub(super) async fn serve(
         return;
     }
     drop(head);
+    let mut req = *req;
     req.extensions_mut().insert(ConnectInfo(peer));
     req.extensions_mut().insert(DirectOffer);
     let version = req.version();
@@ -282,6 +289,9 @@ struct State<M> {
     out: Vec<Bytes>,
     /// Why the player ends, once it does (written out first).
     end: Option<&'static str>,
+    /// The output's deadline the task waits for: the sink wakes the task when it moves (the
+    /// publisher left, say, which starts the wait for its return).
+    armed: Option<Instant>,
 }
 
 impl<M> Shared<M> {
@@ -291,10 +301,13 @@ impl<M> Shared<M> {
 }
 
 impl<M: LiveOutput> State<M> {
-    /// Drain the subscriber when nothing waits, and write what there is without blocking.
-    /// Returns whether bytes were written; a write error ends the player.
-    fn pump_and_write(&mut self, w: &OwnedWriteHalf) -> bool {
-        if self.out.is_empty() && self.end.is_none() {
+    /// Drain the subscriber (when nothing waits, or less than [`PENDING_DRAIN_MAX`] when
+    /// `behind`), and write what there is without blocking. Returns whether bytes were
+    /// written; a write error ends the player.
+    fn pump_and_write(&mut self, w: &OwnedWriteHalf, behind: bool) -> bool {
+        let room = self.out.is_empty()
+            || (behind && self.out.iter().map(Bytes::len).sum::<usize>() < PENDING_DRAIN_MAX);
+        if room && self.end.is_none() {
             if let Err(end) = self.start.pump.drain_now(&mut self.out) {
                 self.end = Some(end.reason());
             }
@@ -324,10 +337,11 @@ impl<M: LiveOutput> DirectSink for Shared<M> {
             return;
         };
         if st.out.is_empty() && st.end.is_none() {
-            st.pump_and_write(&self.writer);
+            st.pump_and_write(&self.writer, false);
         }
-        if !st.out.is_empty() || st.end.is_some() {
-            // Waiting for room (only the task writes until that is sent), or ended.
+        if !st.out.is_empty() || st.end.is_some() || st.start.pump.deadline() != st.armed {
+            // Waiting for room (only the task writes until that is sent), ended, or a timer
+            // for the task to arm.
             self.wake.notify_one();
         }
     }
@@ -355,6 +369,7 @@ async fn run<M: LiveOutput>(
             start,
             out,
             end: None,
+            armed: None,
         }),
         wake: Notify::new(),
         writer: wr,
@@ -386,7 +401,7 @@ async fn drive<M: LiveOutput>(
         }
         let (pending, deadline) = {
             let mut st = sh.lock();
-            if st.pump_and_write(&sh.writer) {
+            if st.pump_and_write(&sh.writer, true) {
                 stuck_since = None;
             }
             if st.out.is_empty() {
@@ -394,7 +409,8 @@ async fn drive<M: LiveOutput>(
                     return end;
                 }
             }
-            (!st.out.is_empty(), st.start.pump.deadline())
+            st.armed = st.start.pump.deadline();
+            (!st.out.is_empty(), st.armed)
         };
         let stall_at = pending.then(|| *stuck_since.get_or_insert_with(Instant::now) + stall);
         tokio::select! {
