@@ -4,9 +4,10 @@
 //! tags for as long as the stream lives. The bytes come from [`FlvLiveMuxer`] (`flv_live.rs`).
 //!
 //! Transports of the same bytes:
-//! - **HTTP-FLV**: a `200` response with `Content-Type: video/x-flv` and a body without length
-//!   (chunked in HTTP/1.1, DATA frames in HTTP/2). Each tag goes out as body frames that share
-//!   the hub's payloads (no copy), one batch per hub wake-up.
+//! - **HTTP-FLV**: a `200` response with `Content-Type: video/x-flv` and a body without length.
+//!   On plain HTTP/1.x it is written from the publisher's task with `Connection: close`
+//!   ([`super::direct`], `http.direct_write`); on HTTPS it is chunked (HTTP/1.1) or DATA frames
+//!   (HTTP/2), one batch per hub wake-up. Either way the tags share the hub's payloads (no copy).
 //! - **WebSocket-FLV**: the same path with `Upgrade: websocket` (RFC 6455; RFC 8441 extended
 //!   CONNECT on HTTP/2). One binary message per hub wake-up, holding whole tags (the first one
 //!   starts with the FLV header); mpegts.js and flv.js reassemble any split. Pings are answered,
