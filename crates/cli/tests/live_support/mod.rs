@@ -14,7 +14,7 @@ mod stalled;
 #[allow(unused_imports)] // Each test binary uses a different subset.
 pub use http::*;
 #[allow(unused_imports)]
-pub use stalled::stalled_player_scenario;
+pub use stalled::{assert_cut_off, assert_normal_player_got, stalled_player_scenario};
 
 use bytes::Bytes;
 use sluice_rtmp::command::{PlayArgs, PublishMode};

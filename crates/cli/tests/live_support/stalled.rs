@@ -59,15 +59,26 @@ pub fn stalled_player_scenario(env: &[(&str, &str)]) {
         publisher.log()
     );
     player.wait_success(Duration::from_secs(20));
+    assert_normal_player_got(&out, opts.expected_video_frames() * 4 / 5);
+    assert_cut_off(&server, "close", stalled_local);
+    drop(stalled);
+}
+
+/// The normal player's recording `out` holds at least `min` video frames.
+pub fn assert_normal_player_got(out: &std::path::Path, min: u64) {
     let p = ffprobe(out.to_str().expect("UTF-8 path"));
     let frames = p.video().and_then(|v| v.nb_read_frames).unwrap_or(0);
     assert!(
-        frames >= opts.expected_video_frames() * 4 / 5,
+        frames >= min,
         "the normal player got {frames} frames: {p:?}"
     );
-    // The stalled player is cut off (write stalled or too slow), with a log line.
+}
+
+/// The stalled player at `local` is cut off (write stalled or too slow), with a log line
+/// holding `close_word`.
+pub fn assert_cut_off(server: &Sluice, close_word: &str, local: std::net::SocketAddr) {
     let line = server.wait_log(
-        &["close", &format!("peer={stalled_local}")],
+        &[close_word, &format!("peer={local}")],
         Duration::from_secs(20),
     );
     eprintln!("stalled player: {line}");
@@ -75,5 +86,4 @@ pub fn stalled_player_scenario(env: &[(&str, &str)]) {
         line.contains("write stalled") || line.contains("too slow"),
         "unexpected close of the stalled player: {line}"
     );
-    drop(stalled);
 }

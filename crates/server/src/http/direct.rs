@@ -358,10 +358,7 @@ async fn run<M: LiveOutput>(
     let mut start = start;
     let out: Vec<Bytes> = std::mem::take(&mut start.pending)
         .into_iter()
-        .filter_map(|p| match p {
-            Piece::Data(b) => Some(b),
-            Piece::Boundary | Piece::Text(_) => None,
-        })
+        .filter_map(Piece::into_data)
         .collect();
     let client = start.pump.client().clone();
     let sh = Arc::new(Shared {

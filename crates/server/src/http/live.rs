@@ -221,6 +221,16 @@ pub enum Piece {
     Text(String),
 }
 
+impl Piece {
+    /// What the piece puts in an HTTP body: its bytes, if it is data.
+    pub(crate) fn into_data(self) -> Option<Bytes> {
+        match self {
+            Piece::Data(b) => Some(b),
+            Piece::Boundary | Piece::Text(_) => None,
+        }
+    }
+}
+
 /// A format writer for one player: hub events in, [`Piece`]s out (sans-IO, like
 /// [`super::flv_live::FlvLiveMuxer`]). A WebSocket message holds the data of one wake-up, or
 /// up to a [`Piece::Boundary`].
@@ -243,10 +253,7 @@ pub(crate) trait LiveOutput: Send + 'static {
     fn take_data(&mut self, out: &mut Vec<Bytes>) {
         let mut pieces = Vec::new();
         self.take_output(&mut pieces);
-        out.extend(pieces.into_iter().filter_map(|p| match p {
-            Piece::Data(b) => Some(b),
-            Piece::Boundary | Piece::Text(_) => None,
-        }));
+        out.extend(pieces.into_iter().filter_map(Piece::into_data));
     }
     /// Why the output cannot go on (a codec it cannot carry), once its output is taken.
     fn failure(&self) -> Option<String> {

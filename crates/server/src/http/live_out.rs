@@ -76,10 +76,7 @@ impl<M: LiveOutput> MediaBody<M> {
 
     fn extend(&mut self, pieces: Vec<Piece>) {
         self.pieces
-            .extend(pieces.into_iter().filter_map(|p| match p {
-                Piece::Data(b) => Some(b),
-                Piece::Boundary | Piece::Text(_) => None,
-            }));
+            .extend(pieces.into_iter().filter_map(Piece::into_data));
     }
 }
 
