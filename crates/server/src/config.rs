@@ -279,8 +279,8 @@ pub struct HttpSection {
     /// An HTTP connection whose client reads nothing for this long while a response waits to
     /// be written is closed (a stalled media player would otherwise live for ever). Default 30.
     pub write_stall_timeout_secs: u64,
-    /// Write plain HTTP/1.x media bodies (HTTP-FLV, HTTP fMP4) from the publisher's task, as
-    /// RTMP players are (`http::direct`). Default true.
+    /// Write plain HTTP/1.x media players (HTTP-FLV, HTTP fMP4 and their WebSocket forms on
+    /// `ws://`) from the publisher's task, as RTMP players are (`http::direct`). Default true.
     pub direct_write: bool,
     /// Serve the built-in web page: `/` (the live streams), `/play/{app}/{stream}` (one
     /// player), `/console/streams.json` (the streams anyone may play) and `/console/*` (the

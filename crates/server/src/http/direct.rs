@@ -1,46 +1,56 @@
-//! Direct media bodies: a plain-TCP HTTP/1.x `GET /{app}/{stream}.flv` (or `.mp4`) is answered
-//! outside hyper so that its body is written from the publisher's task, the way RTMP players
-//! are ([`crate::driver::serve_tcp_connection`]): one non-blocking `writev` of the hub's shared
+//! Direct media players: a plain-TCP HTTP/1.x `GET /{app}/{stream}.flv` (or `.mp4`), or the
+//! same request upgraded to a WebSocket, is answered outside hyper so that its bytes are
+//! written from the publisher's task, the way RTMP players are
+//! ([`crate::driver::serve_tcp_connection`]): one non-blocking `writev` of the hub's shared
 //! payloads per batch for every caught-up player, no task wake-up per player and batch, no
-//! chunk framing. `http.direct_write` (default true) turns it off.
+//! chunk framing (WebSocket players get a frame header per message before the same payloads,
+//! [`super::direct_ws`]). `http.direct_write` (default true) turns it off.
 //!
 //! **Taking the request.** The accept loop peeks at the first bytes of each plain connection
-//! ([`sniff`]). Only a complete request head (RFC 9112 §2-3, parsed with `httparse`) that is a
-//! `GET` of a two-segment path ending in `.flv` or `.mp4`, without `Upgrade`, is taken; anything
-//! else (a partial head, other paths or methods, WebSocket upgrades, HTTP/2) goes to hyper
-//! untouched, since peeking consumed nothing. A taken request still goes through the one router
+//! ([`super::direct_head::sniff`]). Only a complete request head (RFC 9112 §2-3, parsed with `httparse`) that is a
+//! `GET` of a two-segment path ending in `.flv` or `.mp4` is taken, either without `Upgrade` or
+//! as a complete WebSocket opening handshake (RFC 6455 §4.2.1: HTTP/1.1, `Upgrade: websocket`,
+//! `Connection: Upgrade`, version 13, a 16-byte key); anything else (a partial head, other
+//! paths or methods, other upgrades, HTTP/2) goes to hyper untouched, since peeking consumed
+//! nothing. Extensions and subprotocols a WebSocket client offers are not accepted (none is
+//! named in the answer), as on the hyper path. A taken request still goes through the one router
 //! (CORS, the decision chain, hooks, the registry): the media route finds a [`DirectOffer`] in
 //! its extensions and puts the started player into a [`DirectPlayer`] extension of its response
 //! instead of a body.
 //!
 //! **The response.** Its head is written here with `Connection: close` and no length: the body
 //! ends with the connection (RFC 9112 §6.3, rule 8), which is how every FLV player reads a live
-//! stream anyway. Any other response (403, 404, a refused codec) is written whole with its
-//! `Content-Length` (at most [`MAX_PLAIN_BODY`] bytes) and the connection closed.
+//! stream anyway; a WebSocket player gets `101 Switching Protocols` instead. Any other response
+//! (403, 404, a refused codec) is written whole with its `Content-Length` (at most
+//! [`MAX_PLAIN_BODY`] bytes) and the connection closed.
 //!
 //! **The body.** The connection's state (the player's pump and the bytes not yet written) sits
 //! behind a mutex shared with the [`DirectSink`] attached to its subscriber. After each append
 //! the publisher's task `try_lock`s it and, when nothing is pending, drains the subscriber and
 //! writes at once. When the socket is full, the state is busy or the player ended, the sink wakes
 //! the connection's task, which waits for room (closing after `http.write_stall_timeout_secs`
-//! without progress), reads and discards what the client sends, ends on the client's close, a
-//! kick, shutdown or the publisher staying away, and runs the output's timers. The hub's bound on
+//! without progress), reads and discards what the client sends (a WebSocket client's pings are
+//! answered, its close ends the player), ends on the client's close, a kick, shutdown or the
+//! publisher staying away (a WebSocket player then gets a close frame with the reason), and
+//! runs the output's timers. The hub's bound on
 //! a slow player applies unchanged: while bytes wait, the task drains the subscriber only up to
 //! [`PENDING_DRAIN_MAX`] bytes held here.
 
-use super::live::{LiveOutput, Piece, Start};
+use super::direct_head::{response_head, Taken, MAX_PLAIN_BODY};
+use super::direct_ws::{self, ClientFrame, WsFramer, WsReader};
+use super::live::{End, LiveOutput, Piece, Start};
 use crate::driver::try_write_out;
 use crate::hub::DirectSink;
-use axum::body::Body;
+use axum::extract::ws::CloseFrame;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderName, HeaderValue, Request, Response, Version};
+use axum::http::Response;
 use axum::Router;
 use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -49,12 +59,6 @@ use tokio::time::Instant;
 use tower_service::Service;
 use tracing::debug;
 
-/// Bytes peeked for the request head; a longer head goes to hyper.
-const PEEK_MAX: usize = 8 * 1024;
-/// Headers parsed in a peeked head; a request with more goes to hyper (whose limit is 100).
-const MAX_HEADERS: usize = 64;
-/// Largest body of a non-streaming answer written here (errors are a few bytes).
-pub(crate) const MAX_PLAIN_BODY: usize = 64 * 1024;
 /// A player whose socket is full still drains its subscriber (so that the hub sees its
 /// backlog, drops video to the next keyframe and, after `slow_player_timeout_secs`, closes it,
 /// and so that an unpublish starts the wait for the publisher) while fewer than this many bytes
@@ -63,9 +67,12 @@ const PENDING_DRAIN_MAX: usize = 256 * 1024;
 /// Bytes read (and discarded) per read of what a direct player's client sends.
 const DISCARD_READ: usize = 1024;
 
-/// Request extension: the media route may answer with a [`DirectPlayer`].
+/// Request extension: the media route may answer with a [`DirectPlayer`] (the request is a
+/// WebSocket opening handshake that [`super::direct_head::sniff`] checked when `websocket`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DirectOffer;
+pub(crate) struct DirectOffer {
+    pub(crate) websocket: bool,
+}
 
 /// Response extension: the started player, for [`serve`] to write directly.
 #[derive(Clone)]
@@ -86,6 +93,7 @@ trait RunDirect: Send {
     fn run(
         self: Box<Self>,
         sock: TcpStream,
+        websocket: bool,
         stall: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -95,101 +103,34 @@ impl<M: LiveOutput> RunDirect for Start<M> {
     fn run(
         self: Box<Self>,
         sock: TcpStream,
+        websocket: bool,
         stall: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(run(sock, *self, stall, shutdown))
+        Box::pin(run(sock, *self, websocket, stall, shutdown))
     }
 }
 
-/// What [`sniff`] found at the start of a connection.
-pub(super) enum Sniff {
-    /// A media request to serve here: its head is this long and parses to this request.
-    Take(usize, Box<Request<Body>>),
-    /// Anything else: hyper serves the connection.
-    Hyper,
-    /// The client closed, failed or sent nothing in time.
-    Gone,
-}
-
-/// Peek at the first request of a plain connection (waiting at most `timeout` for bytes).
-pub(super) async fn sniff(sock: &TcpStream, timeout: Duration) -> Sniff {
-    let mut buf = vec![0u8; PEEK_MAX];
-    match tokio::time::timeout(timeout, sock.peek(&mut buf)).await {
-        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => Sniff::Gone,
-        Ok(Ok(n)) => match parse_head(&buf[..n]) {
-            Some((len, req)) => Sniff::Take(len, Box::new(req)),
-            None => Sniff::Hyper,
-        },
-    }
-}
-
-/// A complete head of a `GET` for `/{app}/{name}.flv|.mp4` without `Upgrade`, as a request
-/// (and the head's length); `None` for anything else.
-fn parse_head(buf: &[u8]) -> Option<(usize, Request<Body>)> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = parsed.parse(buf).ok()? else {
-        return None;
-    };
-    if parsed.method != Some("GET") || !is_media_path(parsed.path?) {
-        return None;
-    }
-    let version = match parsed.version? {
-        0 => Version::HTTP_10,
-        _ => Version::HTTP_11,
-    };
-    let mut req = Request::builder()
-        .method("GET")
-        .uri(parsed.path?)
-        .version(version)
-        .body(Body::empty())
-        .ok()?;
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        if name == header::UPGRADE {
-            return None;
-        }
-        let value = HeaderValue::from_bytes(h.value).ok()?;
-        req.headers_mut().append(name, value);
-    }
-    Some((len, req))
-}
-
-/// `/{app}/{file}` with `file` ending in `.flv` or `.mp4` (the media route's pattern), with or
-/// without a query.
-fn is_media_path(target: &str) -> bool {
-    let path = target.split('?').next().unwrap_or_default();
-    let Some(rest) = path.strip_prefix('/') else {
-        return false;
-    };
-    let mut parts = rest.split('/');
-    let (Some(app), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    !app.is_empty() && (file.len() > 4 && (file.ends_with(".flv") || file.ends_with(".mp4")))
-}
-
-/// Serve a request [`sniff`] took: consume its head, route it, and write the answer (a direct
+/// Serve a request [`super::direct_head::sniff`] took: consume its head, route it, and write the answer (a direct
 /// body, or a whole small response), then close.
 pub(super) async fn serve(
     mut sock: TcpStream,
-    head_len: usize,
-    req: Box<Request<Body>>,
+    taken: Taken,
     peer: SocketAddr,
     mut app: Router,
     stall: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     // The head was peeked, so it is all in the socket's buffer.
-    let mut head = vec![0u8; head_len];
+    let mut head = vec![0u8; taken.head_len];
     if sock.read_exact(&mut head).await.is_err() {
         return;
     }
     drop(head);
-    let mut req = *req;
+    let mut req = *taken.req;
+    let websocket = taken.ws_key.is_some();
     req.extensions_mut().insert(ConnectInfo(peer));
-    req.extensions_mut().insert(DirectOffer);
+    req.extensions_mut().insert(DirectOffer { websocket });
     let version = req.version();
     let res = match app.call(req).await {
         Ok(r) => r,
@@ -215,63 +156,13 @@ pub(super) async fn serve(
         .await;
         return;
     };
-    let head = response_head(&res, version, None);
+    let head = match &taken.ws_key {
+        Some(key) => direct_ws::switching_head(key),
+        None => response_head(&res, version, None),
+    };
     match tokio::time::timeout(stall, sock.write_all(&head)).await {
-        Ok(Ok(())) => player.run(sock, stall, shutdown).await,
+        Ok(Ok(())) => player.run(sock, websocket, stall, shutdown).await,
         _ => debug!(peer = %peer, "direct media response head not written"),
-    }
-}
-
-/// The status line (in the request's `version`, as hyper answers) and headers of `res` (names in title case, as hyper writes them for this
-/// listener), with `Date`, `Connection: close` and, when given, `Content-Length`.
-fn response_head(res: &Response<()>, version: Version, length: Option<usize>) -> Vec<u8> {
-    use std::fmt::Write as _;
-    let status = res.status();
-    let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "{} {} {}\r\n",
-        if version == Version::HTTP_10 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        },
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    for (name, value) in res.headers() {
-        if [
-            header::CONNECTION,
-            header::CONTENT_LENGTH,
-            header::TRANSFER_ENCODING,
-            header::DATE,
-        ]
-        .contains(name)
-        {
-            continue;
-        }
-        let Ok(value) = value.to_str() else { continue };
-        push_title_case(&mut s, name.as_str());
-        let _ = write!(s, ": {value}\r\n");
-    }
-    let _ = write!(
-        s,
-        "Date: {}\r\nConnection: close\r\n",
-        httpdate::fmt_http_date(SystemTime::now())
-    );
-    if let Some(n) = length {
-        let _ = write!(s, "Content-Length: {n}\r\n");
-    }
-    s.push_str("\r\n");
-    s.into_bytes()
-}
-
-/// `content-type` as `Content-Type`.
-fn push_title_case(s: &mut String, name: &str) {
-    let mut upper = true;
-    for c in name.chars() {
-        s.push(if upper { c.to_ascii_uppercase() } else { c });
-        upper = c == '-';
     }
 }
 
@@ -287,8 +178,10 @@ struct State<M> {
     start: Start<M>,
     /// Bytes taken from the output and not yet written, in order.
     out: Vec<Bytes>,
+    /// A WebSocket player's framing of its output.
+    ws: Option<WsFramer>,
     /// Why the player ends, once it does (written out first).
-    end: Option<&'static str>,
+    end: Option<Finish>,
     /// The output's deadline the task waits for: the sink wakes the task when it moves (the
     /// publisher left, say, which starts the wait for its return).
     armed: Option<Instant>,
@@ -308,8 +201,8 @@ impl<M: LiveOutput> State<M> {
         let room = self.out.is_empty()
             || (behind && self.out.iter().map(Bytes::len).sum::<usize>() < PENDING_DRAIN_MAX);
         if room && self.end.is_none() {
-            if let Err(end) = self.start.pump.drain_now(&mut self.out) {
-                self.end = Some(end.reason());
+            if let Err(end) = self.drain() {
+                self.end = Some(Finish::from_end(&end));
             }
         }
         if self.out.is_empty() {
@@ -322,9 +215,55 @@ impl<M: LiveOutput> State<M> {
             }
             Err(_) => {
                 self.out.clear();
-                self.end = Some("write failed");
+                self.end = Some(Finish::quiet("write failed"));
                 false
             }
+        }
+    }
+
+    /// Take what the subscriber holds into `out`, framed for a WebSocket player.
+    fn drain(&mut self) -> Result<(), End> {
+        let pump = &mut self.start.pump;
+        match &mut self.ws {
+            None => pump.drain_now(&mut self.out),
+            Some(ws) if M::BYTE_STREAM => {
+                let from = self.out.len();
+                let r = pump.drain_now(&mut self.out);
+                ws.frame_tail(&mut self.out, from);
+                r
+            }
+            Some(ws) => ws.frame_pieces(&mut self.out, |p| pump.drain_pieces_now(p)),
+        }
+    }
+}
+
+/// How and why a direct player ends.
+struct Finish {
+    reason: &'static str,
+    /// The close frame a WebSocket player gets.
+    close: Option<CloseFrame>,
+}
+
+impl Finish {
+    fn from_end(end: &End) -> Self {
+        Finish {
+            reason: end.reason(),
+            close: Some(end.close_frame()),
+        }
+    }
+
+    /// An end with no close frame (the connection is unusable, or the client is gone).
+    fn quiet(reason: &'static str) -> Self {
+        Finish {
+            reason,
+            close: None,
+        }
+    }
+
+    fn closing(reason: &'static str, close: CloseFrame) -> Self {
+        Finish {
+            reason,
+            close: Some(close),
         }
     }
 }
@@ -351,20 +290,30 @@ impl<M: LiveOutput> DirectSink for Shared<M> {
 async fn run<M: LiveOutput>(
     sock: TcpStream,
     start: Start<M>,
+    websocket: bool,
     stall: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let (rd, wr) = sock.into_split();
     let mut start = start;
-    let out: Vec<Bytes> = std::mem::take(&mut start.pending)
-        .into_iter()
-        .filter_map(Piece::into_data)
-        .collect();
+    let pending = std::mem::take(&mut start.pending);
+    let mut out = Vec::new();
+    let mut ws = websocket.then(WsFramer::new);
+    match &mut ws {
+        None => out.extend(pending.into_iter().filter_map(Piece::into_data)),
+        Some(ws) => {
+            let _ = ws.frame_pieces(&mut out, |p| {
+                p.extend(pending);
+                Ok::<(), ()>(())
+            });
+        }
+    }
     let client = start.pump.client().clone();
     let sh = Arc::new(Shared {
         state: Mutex::new(State {
             start,
             out,
+            ws,
             end: None,
             armed: None,
         }),
@@ -373,28 +322,68 @@ async fn run<M: LiveOutput>(
     });
     let sink: Weak<dyn DirectSink> = Arc::downgrade(&sh) as Weak<dyn DirectSink>;
     sh.lock().start.pump.attach_direct(sink);
-    let reason = drive(&sh, &rd, &client, stall, shutdown).await;
-    sh.lock().start.log.reason = reason;
+    let reader = websocket.then(WsReader::default);
+    let finish = drive(&sh, &rd, reader, &client, stall, shutdown).await;
+    sh.lock().start.log.reason = finish.reason;
+    if let Some(close) = finish.close.filter(|_| websocket) {
+        send_close(&sh, &close, stall).await;
+    }
+}
+
+/// Write a WebSocket player's close frame after what is pending (giving up after `stall`).
+async fn send_close<M: LiveOutput>(sh: &Shared<M>, close: &CloseFrame, stall: Duration) {
+    {
+        let mut st = sh.lock();
+        let st = &mut *st;
+        if let Some(ws) = &mut st.ws {
+            ws.close(&mut st.out, close);
+        }
+    }
+    let _ = tokio::time::timeout(stall, async {
+        loop {
+            {
+                let mut st = sh.lock();
+                if try_write_out(&sh.writer, &mut st.out).is_err() || st.out.is_empty() {
+                    return;
+                }
+            }
+            if sh.writer.writable().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// The direct player's task: see the module docs. Returns why the player ended.
 async fn drive<M: LiveOutput>(
     sh: &Shared<M>,
     rd: &OwnedReadHalf,
+    mut reader: Option<WsReader>,
     client: &crate::control::ClientEntry,
     stall: Duration,
     mut shutdown: watch::Receiver<bool>,
-) -> &'static str {
+) -> Finish {
     let mut kicked = std::pin::pin!(client.notify.notified());
     kicked.as_mut().enable();
     let mut stuck_since: Option<Instant> = None;
     let mut scratch = [0u8; DISCARD_READ];
+    let mut frames = Vec::new();
+    let going_away = || {
+        Finish::closing(
+            "server shutdown",
+            CloseFrame {
+                code: 1001,
+                reason: "server shutdown".into(),
+            },
+        )
+    };
     loop {
         if client.is_kicked() {
-            return "kicked";
+            return Finish::from_end(&End::Kicked);
         }
         if *shutdown.borrow_and_update() {
-            return "server shutdown";
+            return going_away();
         }
         let (pending, deadline) = {
             let mut st = sh.lock();
@@ -414,7 +403,7 @@ async fn drive<M: LiveOutput>(
             biased;
             r = shutdown.changed() => {
                 if r.is_err() {
-                    return "server shutdown";
+                    return going_away();
                 }
             }
             () = kicked.as_mut() => {
@@ -423,24 +412,33 @@ async fn drive<M: LiveOutput>(
             }
             r = sh.writer.writable(), if pending => {
                 if r.is_err() {
-                    return "write failed";
+                    return Finish::quiet("write failed");
                 }
             }
-            () = sleep_until(stall_at) => return "write stalled",
+            () = sleep_until(stall_at) => return Finish::quiet("write stalled"),
             () = sleep_until(deadline) => {
                 if let Err(end) = sh.lock().start.pump.on_timer() {
-                    return end.reason();
+                    return Finish::from_end(&end);
                 }
             }
             r = rd.readable() => {
                 if r.is_err() {
-                    return "client closed";
+                    return Finish::quiet("client closed");
                 }
-                match rd.try_read(&mut scratch) {
-                    Ok(0) => return "client closed",
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return "client closed",
+                let n = match rd.try_read(&mut scratch) {
+                    Ok(0) => return Finish::quiet("client closed"),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                    Err(_) => return Finish::quiet("client closed"),
+                };
+                if let Some(reader) = &mut reader {
+                    if let Err(e) = reader.feed(&scratch[..n], &mut frames) {
+                        debug!(error = %e, "WebSocket player broke the protocol");
+                        return Finish::closing("protocol error", e.close_frame());
+                    }
+                    if let Some(end) = answer_client(sh, &mut frames) {
+                        return end;
+                    }
                 }
             }
             () = sh.wake.notified() => {}
@@ -448,76 +446,34 @@ async fn drive<M: LiveOutput>(
     }
 }
 
+/// Answer a WebSocket client's frames: pongs are queued after what is pending; a close ends
+/// the player (answered with its code).
+fn answer_client<M: LiveOutput>(sh: &Shared<M>, frames: &mut Vec<ClientFrame>) -> Option<Finish> {
+    let mut st = sh.lock();
+    let st = &mut *st;
+    let ws = st.ws.as_mut()?;
+    for f in frames.drain(..) {
+        match f {
+            ClientFrame::Ping(payload) => ws.control(
+                &mut st.out,
+                tungstenite::protocol::frame::coding::Control::Pong,
+                &payload,
+            ),
+            ClientFrame::Close(payload) => {
+                return Some(Finish::closing(
+                    "client closed",
+                    direct_ws::echo_close(&payload),
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Sleep until `at`, or for ever when `None`.
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_paths_are_taken_and_others_left_to_hyper() {
-        assert!(is_media_path("/live/s.flv"));
-        assert!(is_media_path("/live/s.mp4?token=a/b"));
-        assert!(!is_media_path("/live/.flv"));
-        assert!(!is_media_path("//s.flv"));
-        assert!(!is_media_path("/live/s.m3u8"));
-        assert!(!is_media_path("/api/v1/x/s.flv"));
-        assert!(!is_media_path("/s.flv"));
-        assert!(!is_media_path("*"));
-    }
-
-    #[test]
-    fn heads() {
-        let (len, req) =
-            parse_head(b"GET /live/s.flv?x=1 HTTP/1.1\r\nHost: h\r\nOrigin: o\r\n\r\nrest")
-                .expect("taken");
-        assert_eq!(len, 52);
-        assert_eq!(req.uri().path(), "/live/s.flv");
-        assert_eq!(req.uri().query(), Some("x=1"));
-        assert_eq!(req.headers()["origin"], "o");
-        assert_eq!(req.version(), Version::HTTP_11);
-        let (_, req) = parse_head(b"GET /live/s.flv HTTP/1.0\r\n\r\n").expect("taken");
-        assert_eq!(req.version(), Version::HTTP_10);
-        // Partial heads, other methods, upgrades and HTTP/2's preface go to hyper.
-        assert!(parse_head(b"GET /live/s.flv HTTP/1.1\r\nHost: h\r\n").is_none());
-        assert!(parse_head(b"HEAD /live/s.flv HTTP/1.1\r\n\r\n").is_none());
-        assert!(parse_head(
-            b"GET /live/s.flv HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-        )
-        .is_none());
-        assert!(parse_head(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").is_none());
-        assert!(parse_head(b"\x16\x03\x01garbage").is_none());
-    }
-
-    #[test]
-    fn response_heads() {
-        let res = Response::builder()
-            .status(403)
-            .header("content-type", "text/plain")
-            .header("access-control-allow-origin", "*")
-            .header("connection", "keep-alive")
-            .body(())
-            .unwrap();
-        let head = String::from_utf8(response_head(&res, Version::HTTP_11, Some(5))).unwrap();
-        assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{head}");
-        assert!(head.contains("\r\nContent-Type: text/plain\r\n"), "{head}");
-        assert!(
-            head.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
-            "{head}"
-        );
-        assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
-        assert!(!head.contains("keep-alive"), "{head}");
-        assert!(head.contains("\r\nContent-Length: 5\r\n"), "{head}");
-        assert!(head.contains("\r\nDate: "), "{head}");
-        assert!(head.ends_with("\r\n\r\n"), "{head}");
-        let head = String::from_utf8(response_head(&res, Version::HTTP_10, None)).unwrap();
-        assert!(head.starts_with("HTTP/1.0 403 Forbidden\r\n"), "{head}");
-        assert!(!head.contains("Content-Length"), "{head}");
     }
 }

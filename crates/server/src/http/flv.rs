@@ -32,7 +32,7 @@ use super::live::{
     parse_media_path, start_player, LiveOutput, MediaFormat, MediaTransport, Piece, PlayRequest,
     RequestError, Waits,
 };
-use super::live_out::{http_response, ws_response};
+use super::live_out::{respond, Delivery};
 use crate::hub::PlayerEvent;
 use crate::Context;
 use axum::extract::ws::WebSocketUpgrade;
@@ -162,18 +162,18 @@ async fn play(
         peer,
         transport: MediaTransport::new(format, wants_ws),
     };
-    let direct = offer.is_some() && !wants_ws;
-    let ws = if wants_ws {
-        match ws {
-            Ok(ws) => Some(ws),
+    let delivery = match (wants_ws, offer) {
+        (true, Some(Extension(DirectOffer { websocket: true }))) => Delivery::DirectWs,
+        (true, _) => match ws {
+            Ok(ws) => Delivery::Ws(ws),
             Err(rejection) => return rejection.into_response(),
-        }
-    } else {
-        None
+        },
+        (false, Some(_)) => Delivery::Direct,
+        (false, None) => Delivery::Body,
     };
     let answer = match format {
-        MediaFormat::Flv => play_flv(&state, req, ws, direct).await,
-        MediaFormat::Mp4 => super::mp4_live::play(&state, req, ws, direct).await,
+        MediaFormat::Flv => play_flv(&state, req, delivery).await,
+        MediaFormat::Mp4 => super::mp4_live::play(&state, req, delivery).await,
     };
     answer.unwrap_or_else(|e| {
         debug!(peer = %peer, error = %e, "media request refused");
@@ -184,8 +184,7 @@ async fn play(
 async fn play_flv(
     state: &FlvState,
     req: PlayRequest,
-    ws: Option<WebSocketUpgrade>,
-    direct: bool,
+    delivery: Delivery,
 ) -> Result<Response, RequestError> {
     let mut live = state.cfg.live.clone();
     if !wants_wallclock(req.query.as_deref(), state.cfg.wallclock_default) {
@@ -195,10 +194,7 @@ async fn play_flv(
         FlvLiveMuxer::new(live)
     })
     .await?;
-    Ok(match ws {
-        Some(ws) => ws_response(ws, start),
-        None => http_response(start, "video/x-flv", direct),
-    })
+    Ok(respond(start, delivery, "video/x-flv"))
 }
 
 /// The FLV writer as a player output: one WebSocket message per wake-up.
@@ -246,6 +242,10 @@ pub(crate) fn query_flag(query: Option<&str>, name: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
+#[path = "flv_ws_tests.rs"]
+mod ws_tests;
+
+#[cfg(test)]
 mod tests {
     use crate::config::Settings;
     use crate::hub::{MediaFrame, PeerInfo};
@@ -261,7 +261,7 @@ mod tests {
         start_with(true).await
     }
 
-    async fn start_with(direct_write: bool) -> (Arc<Context>, SocketAddr) {
+    pub(super) async fn start_with(direct_write: bool) -> (Arc<Context>, SocketAddr) {
         let mut s = Settings::default();
         s.http.direct_write = direct_write;
         s.http.listen = vec!["127.0.0.1:0".into()];
@@ -271,6 +271,21 @@ mod tests {
         let addr = l.local_addrs()[0];
         l.spawn(&ctx);
         (ctx, addr)
+    }
+
+    /// `live/s` published: a video sequence header and a keyframe.
+    pub(super) fn publish_keyframe(ctx: &Context) -> crate::hub::Publisher {
+        let publisher = ctx.hub.publish("live", "s", PeerInfo::new("t")).unwrap();
+        publisher.send(
+            MediaFrame::video(0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]), true)
+                .into_sequence_header(),
+        );
+        publisher.send(MediaFrame::video(
+            0,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]),
+            true,
+        ));
+        publisher
     }
 
     /// Sends `req` and reads until the head is complete and `want` body bytes arrived (or the
@@ -322,16 +337,7 @@ mod tests {
         let (head, _) = exchange(addr, "GET /live/none.mp4 HTTP/1.1\r\nHost: t\r\n\r\n", 0).await;
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
-        let publisher = ctx.hub.publish("live", "s", PeerInfo::new("t")).unwrap();
-        publisher.send(
-            MediaFrame::video(0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]), true)
-                .into_sequence_header(),
-        );
-        publisher.send(MediaFrame::video(
-            0,
-            Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]),
-            true,
-        ));
+        let publisher = publish_keyframe(&ctx);
         let (head, body) = exchange(
             addr,
             "GET /live/s.flv?token=abc&wallclock=1 HTTP/1.1\r\nHost: t\r\nOrigin: http://page.example\r\n\r\n",

@@ -391,6 +391,15 @@ impl<M: LiveOutput> Pump<M> {
     /// writer called by the publisher's task ([`super::direct`]); the end of the player is an
     /// error, as in [`Pump::next_output`].
     pub(crate) fn drain_now(&mut self, out: &mut Vec<Bytes>) -> Result<(), End> {
+        self.drain_with(|m| m.take_data(out))
+    }
+
+    /// [`Pump::drain_now`] keeping boundaries and text (for a direct WebSocket player).
+    pub(crate) fn drain_pieces_now(&mut self, out: &mut Vec<Piece>) -> Result<(), End> {
+        self.drain_with(|m| m.take_output(out))
+    }
+
+    fn drain_with(&mut self, take: impl FnOnce(&mut M)) -> Result<(), End> {
         if self.client.is_kicked() {
             return Err(End::Kicked);
         }
@@ -400,7 +409,7 @@ impl<M: LiveOutput> Pump<M> {
         }
         events.clear();
         self.events = events;
-        self.out.take_data(out);
+        take(&mut self.out);
         if let Some(reason) = self.sub.closed_reason() {
             return Err(End::Closed(reason));
         }

@@ -15,14 +15,47 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-/// A `200` response streaming `start` as its body, with `content_type` and `no-cache`. When
-/// `direct` (the request carried a [`super::direct::DirectOffer`]), the player goes in a [`DirectPlayer`]
-/// extension instead, for [`super::direct`] to write.
-pub(crate) fn http_response<M: LiveOutput>(
+/// How a media route's player is delivered.
+pub(crate) enum Delivery {
+    /// An HTTP response body polled by hyper.
+    Body,
+    /// WebSocket messages through axum's upgrade.
+    Ws(WebSocketUpgrade),
+    /// Written by [`super::direct`] (the request carried a [`super::direct::DirectOffer`]):
+    /// an HTTP body, or WebSocket messages after the handshake it checked.
+    Direct,
+    DirectWs,
+}
+
+impl Delivery {
+    pub(crate) fn is_websocket(&self) -> bool {
+        matches!(self, Delivery::Ws(_) | Delivery::DirectWs)
+    }
+}
+
+/// The response that starts `start`'s delivery (`content_type` is an HTTP body's).
+pub(crate) fn respond<M: LiveOutput>(
     start: Start<M>,
+    delivery: Delivery,
     content_type: &str,
-    direct: bool,
 ) -> Response {
+    match delivery {
+        Delivery::Body => http_response(start, content_type, false),
+        Delivery::Direct => http_response(start, content_type, true),
+        Delivery::Ws(ws) => ws_response(ws, start),
+        Delivery::DirectWs => {
+            let mut r = Response::new(axum::body::Body::empty());
+            *r.status_mut() = axum::http::StatusCode::SWITCHING_PROTOCOLS;
+            r.extensions_mut().insert(DirectPlayer::new(start));
+            r
+        }
+    }
+}
+
+/// A `200` response streaming `start` as its body, with `content_type` and `no-cache`. When
+/// `direct`, the player goes in a [`DirectPlayer`] extension instead, for [`super::direct`] to
+/// write.
+fn http_response<M: LiveOutput>(start: Start<M>, content_type: &str, direct: bool) -> Response {
     let mut r = if direct {
         let mut r = Response::new(axum::body::Body::empty());
         r.extensions_mut().insert(DirectPlayer::new(start));
@@ -43,7 +76,7 @@ pub(crate) fn http_response<M: LiveOutput>(
 /// A player sends almost nothing, so its read buffer is small ([`WS_READ_BUFFER`] instead of
 /// tungstenite's 128 KiB, which is 125 MiB for 1000 players); writes are flushed by
 /// [`send_pieces`] once per batch, so no write buffering threshold is needed.
-pub(crate) fn ws_response<M: LiveOutput>(ws: WebSocketUpgrade, start: Start<M>) -> Response {
+fn ws_response<M: LiveOutput>(ws: WebSocketUpgrade, start: Start<M>) -> Response {
     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
         .max_frame_size(WS_MAX_CLIENT_MESSAGE)
         .read_buffer_size(WS_READ_BUFFER)

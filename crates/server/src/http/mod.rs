@@ -39,6 +39,8 @@ pub mod api;
 pub mod console;
 pub mod cors;
 pub(crate) mod direct;
+mod direct_head;
+mod direct_ws;
 pub mod flv;
 pub mod flv_live;
 pub mod hls;
@@ -86,7 +88,7 @@ pub struct HttpLimits {
     /// A write that makes no progress for this long closes the connection ([`stall`]).
     /// Default `http.write_stall_timeout_secs` (30 s).
     pub write_stall_timeout: Duration,
-    /// Serve plain HTTP/1.x media bodies from the publisher's task ([`direct`]). Default
+    /// Serve plain HTTP/1.x media players (bodies and WebSockets) from the publisher's task ([`direct`]). Default
     /// `http.direct_write` (true).
     pub direct_write: bool,
 }
@@ -409,13 +411,13 @@ async fn serve_plain(
     shutdown: watch::Receiver<bool>,
 ) {
     if limits.direct_write {
-        match direct::sniff(&sock, limits.header_read_timeout).await {
-            direct::Sniff::Take(len, req) => {
+        match direct_head::sniff(&sock, limits.header_read_timeout).await {
+            direct_head::Sniff::Take(taken) => {
                 let stall = limits.write_stall_timeout;
-                return direct::serve(sock, len, req, peer, app, stall, shutdown).await;
+                return direct::serve(sock, taken, peer, app, stall, shutdown).await;
             }
-            direct::Sniff::Gone => return,
-            direct::Sniff::Hyper => {}
+            direct_head::Sniff::Gone => return,
+            direct_head::Sniff::Hyper => {}
         }
     }
     serve_http(sock, peer, app, limits, shutdown).await;

@@ -43,10 +43,9 @@
 use super::flv::{query_flag, FlvState};
 use super::flv_live::{metadata_tracks, Tracks};
 use super::live::{start_player, End, LiveOutput, Piece, PlayRequest, RequestError};
-use super::live_out::{http_response, ws_response};
+use super::live_out::{respond, Delivery};
 use crate::hub::{FrameKind, PlayerEvent};
 use crate::timestamps::{TimestampMapper, Track};
-use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use sluice_mux::{
@@ -421,8 +420,7 @@ pub fn init_json<'a>(
 pub(crate) async fn play(
     state: &FlvState,
     req: PlayRequest,
-    ws: Option<WebSocketUpgrade>,
-    direct: bool,
+    delivery: Delivery,
 ) -> Result<Response, RequestError> {
     let cfg = Mp4LiveConfig {
         prft: query_flag(req.query.as_deref(), "prft").unwrap_or(true),
@@ -433,8 +431,8 @@ pub(crate) async fn play(
         Mp4LiveMuxer::new(cfg)
     })
     .await?;
-    if let Some(ws) = ws {
-        return Ok(ws_response(ws, start));
+    if delivery.is_websocket() {
+        return Ok(respond(start, delivery, ""));
     }
     // The Content-Type is the first init's MIME type: wait for it, or for the refusal.
     let mime = loop {
@@ -453,7 +451,7 @@ pub(crate) async fn play(
             break m.to_owned();
         }
     };
-    Ok(http_response(start, &mime, direct))
+    Ok(respond(start, delivery, &mime))
 }
 
 #[cfg(test)]
