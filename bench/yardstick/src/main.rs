@@ -12,6 +12,12 @@
 //! yardstick --sockets 1000 --writes-per-sec 25 --bytes 10150 --iovecs 4 --duration 10
 //! ```
 //! prints one JSON object: sender CPU % of one core, writes, bytes, short writes.
+//!
+//! `--mode uring` makes the same writes through io_uring (the `io-uring` crate): each tick
+//! queues one `IORING_OP_WRITEV` per socket and submits them with one `io_uring_enter` per
+//! ring-full, instead of one `writev` system call per socket. Work the kernel hands to its
+//! io-wq threads would not show in the sender thread's time, so `process_cpu_percent` (all
+//! threads but the reader's) is printed too.
 
 use std::io::{IoSlice, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +33,7 @@ struct Args {
     sender_cpu: usize,
     reader_cpu: usize,
     sndbuf: Option<usize>,
+    uring: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +46,7 @@ fn parse() -> Result<Args, String> {
         sender_cpu: 0,
         reader_cpu: 1,
         sndbuf: None,
+        uring: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +59,13 @@ fn parse() -> Result<Args, String> {
             "--sender-cpu" => a.sender_cpu = v.parse().map_err(bad)?,
             "--reader-cpu" => a.reader_cpu = v.parse().map_err(bad)?,
             "--sndbuf" => a.sndbuf = Some(v.parse().map_err(bad)?),
+            "--mode" => {
+                a.uring = match v.as_str() {
+                    "writev" => false,
+                    "uring" => true,
+                    _ => return Err(format!("--mode {v}: writev or uring")),
+                }
+            }
             "--writes-per-sec" => {
                 a.writes_per_sec = v.parse().map_err(|e| format!("{flag}: {e}"))?
             }
@@ -87,9 +102,39 @@ fn thread_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// CPU time of this process's threads (`/proc/self/task/*/stat`, user + system), and of the
+/// thread `except` alone, in clock ticks.
+fn task_ticks(except: Option<i32>) -> (u64, u64) {
+    let (mut all, mut that) = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for e in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        all += t;
+        if e.file_name().to_str().and_then(|n| n.parse().ok()) == except {
+            that += t;
+        }
+    }
+    (all, that)
+}
+
 /// The reader: drain every socket with epoll until the sender closes them all.
-fn read_all(mut socks: Vec<TcpStream>, cpu: usize) -> std::io::Result<u64> {
+fn read_all(
+    mut socks: Vec<TcpStream>,
+    cpu: usize,
+    tid: std::sync::mpsc::Sender<i32>,
+) -> std::io::Result<u64> {
     pin(cpu);
+    // SAFETY: gettid has no arguments and cannot fail.
+    let _ = tid.send(unsafe { libc::gettid() });
     // SAFETY: plain epoll calls on descriptors owned by `socks`, which outlive the loop.
     let ep = unsafe { libc::epoll_create1(0) };
     for (i, s) in socks.iter().enumerate() {
@@ -164,18 +209,33 @@ fn main() {
         senders.push(s);
     }
     let cpu = a.reader_cpu;
-    let reader = std::thread::spawn(move || read_all(readers, cpu));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || read_all(readers, cpu, tid_tx));
+    let reader_tid = tid_rx.recv().ok();
     pin(a.sender_cpu);
+    let mut ring = a
+        .uring
+        .then(|| io_uring::IoUring::new(4096).expect("io_uring_setup"));
+    let mut submits = 0u64;
 
     let payload = vec![0x5Au8; a.bytes];
     let piece = a.bytes.div_ceil(a.iovecs).max(1);
     let iov: Vec<IoSlice<'_>> = payload.chunks(piece).map(IoSlice::new).collect();
+    // The same array as raw iovecs for io_uring; it outlives every queued write.
+    let raw_iov: Vec<libc::iovec> = payload
+        .chunks(piece)
+        .map(|c| libc::iovec {
+            iov_base: c.as_ptr() as *mut libc::c_void,
+            iov_len: c.len(),
+        })
+        .collect();
     let tick = Duration::from_secs_f64(1.0 / a.writes_per_sec);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.duration);
     // Measure the middle third, as bench/lib.sh does for servers.
     let (m0, m1) = (start + (end - start) / 3, start + (end - start) * 2 / 3);
     let (mut c0, mut c1, mut t0, mut t1) = (None, None, start, start);
+    let (mut p0, mut p1) = ((0, 0), (0, 0));
     let (mut writes, mut bytes, mut short) = (0u64, 0u64, 0u64);
     let mut next = start;
     while next < end {
@@ -185,10 +245,44 @@ fn main() {
         }
         let now = Instant::now();
         if c0.is_none() && now >= m0 {
-            (c0, t0) = (Some(thread_cpu()), now);
+            (c0, t0, p0) = (Some(thread_cpu()), now, task_ticks(reader_tid));
         }
         if c1.is_none() && now >= m1 {
-            (c1, t1) = (Some(thread_cpu()), now);
+            (c1, t1, p1) = (Some(thread_cpu()), now, task_ticks(reader_tid));
+        }
+        if let Some(ring) = ring.as_mut() {
+            let cap = ring.params().sq_entries() as usize;
+            for batch in senders.chunks(cap) {
+                for (i, s) in batch.iter().enumerate() {
+                    let e = io_uring::opcode::Writev::new(
+                        io_uring::types::Fd(s.as_raw_fd()),
+                        raw_iov.as_ptr(),
+                        raw_iov.len() as u32,
+                    )
+                    .build()
+                    .user_data(i as u64);
+                    // SAFETY: the descriptor and the iovec array (and the payload it points
+                    // into) stay alive until every completion of this batch is reaped below.
+                    unsafe { ring.submission().push(&e).expect("room in the ring") };
+                }
+                ring.submit_and_wait(batch.len()).expect("io_uring_enter");
+                submits += 1;
+                for cqe in ring.completion() {
+                    match cqe.result() {
+                        n if n >= 0 => {
+                            writes += 1;
+                            bytes += n as u64;
+                            if (n as usize) < a.bytes {
+                                short += 1;
+                            }
+                        }
+                        e if e == -libc::EAGAIN => short += 1,
+                        e => panic!("write: errno {}", -e),
+                    }
+                }
+            }
+            next += tick;
+            continue;
         }
         for s in senders.iter_mut() {
             match s.write_vectored(&iov) {
@@ -211,10 +305,15 @@ fn main() {
         }
         _ => f64::NAN,
     };
+    // SAFETY: sysconf has no memory arguments.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let secs = (t1 - t0).as_secs_f64().max(1e-9);
+    let process_cpu = ((p1.0 - p0.0) - (p1.1 - p0.1)) as f64 / hz / secs * 100.0;
     drop(senders);
     let read = reader.join().expect("reader").expect("read");
     println!(
-        "{{\"sockets\":{},\"writes_per_sec\":{},\"bytes_per_write\":{},\"iovecs\":{},\"sender_cpu_percent\":{:.2},\"writes\":{},\"bytes\":{},\"short_writes\":{},\"read\":{}}}",
-        a.sockets, a.writes_per_sec, a.bytes, a.iovecs, cpu, writes, bytes, short, read
+        "{{\"mode\":\"{}\",\"sockets\":{},\"writes_per_sec\":{},\"bytes_per_write\":{},\"iovecs\":{},\"sender_cpu_percent\":{:.2},\"process_cpu_percent\":{:.2},\"submits\":{},\"writes\":{},\"bytes\":{},\"short_writes\":{},\"read\":{}}}",
+        if a.uring { "uring" } else { "writev" },
+        a.sockets, a.writes_per_sec, a.bytes, a.iovecs, cpu, process_cpu, submits, writes, bytes, short, read
     );
 }
