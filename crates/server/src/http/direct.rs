@@ -301,12 +301,7 @@ async fn run<M: LiveOutput>(
     let mut ws = websocket.then(WsFramer::new);
     match &mut ws {
         None => out.extend(pending.into_iter().filter_map(Piece::into_data)),
-        Some(ws) => {
-            let _ = ws.frame_pieces(&mut out, |p| {
-                p.extend(pending);
-                Ok::<(), ()>(())
-            });
-        }
+        Some(ws) => ws.frame_taken(&mut out, pending),
     }
     let client = start.pump.client().clone();
     let sh = Arc::new(Shared {

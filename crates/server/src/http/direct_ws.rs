@@ -16,7 +16,7 @@
 //! close carrying its status code (§5.5.1) and ends the player. A broken rule gets a close with
 //! 1002 (§7.4.1) and ends the player.
 
-use super::live::{Piece, WS_MAX_CLIENT_MESSAGE};
+use super::live::{truncate, Piece, WS_MAX_CLIENT_MESSAGE};
 use axum::extract::ws::CloseFrame;
 use bytes::{Bytes, BytesMut};
 use std::io::Cursor;
@@ -95,6 +95,15 @@ impl WsFramer {
         out.insert(from, h);
     }
 
+    /// Append the messages of `pieces` (taken before the player started) to `out`.
+    pub(super) fn frame_taken(&mut self, out: &mut Vec<Bytes>, pieces: Vec<Piece>) {
+        let r: Result<(), std::convert::Infallible> = self.frame_pieces(out, |p| {
+            p.extend(pieces);
+            Ok(())
+        });
+        let Ok(()) = r;
+    }
+
     /// Take a framed output's pieces (`take` appends them) and append their messages to `out`.
     pub(super) fn frame_pieces<E>(
         &mut self,
@@ -142,12 +151,7 @@ impl WsFramer {
     /// Append a close frame (§5.5.1: a status code, then a UTF-8 reason).
     pub(super) fn close(&mut self, out: &mut Vec<Bytes>, frame: &CloseFrame) {
         let mut payload = frame.code.to_be_bytes().to_vec();
-        let reason = frame.reason.as_str();
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        payload.extend_from_slice(truncate(frame.reason.as_str(), 123).as_bytes());
         self.control(out, Control::Close, &payload);
     }
 }

@@ -312,7 +312,7 @@ impl End {
 }
 
 /// `s` cut to at most `max` bytes on a character boundary (a close reason is at most 123).
-fn truncate(s: &str, max: usize) -> &str {
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
