@@ -16,6 +16,29 @@ bench_setup() {
     WORK="$(mktemp -d)"
     PIDS=()
     trap bench_cleanup EXIT
+    text_order_note
+}
+
+# text_order_note [always]: say so when most of crates/cli/text-order.txt (the code layout of the
+# release link, bench/text-order.sh) names nothing in BIN: its resident memory is then not what
+# it would be with a fresh list. With `always`, report the match either way.
+text_order_note() {
+    command -v nm >/dev/null || return 0
+    python3 - "$BIN" "$ROOT/crates/cli/text-order.txt" "${1:-}" <<'PY'
+import os, subprocess, sys
+binary, order, always = sys.argv[1:]
+if not os.path.isfile(order):
+    sys.exit(0)
+names = {l.split()[-1] for l in subprocess.run(["nm", "--defined-only", binary],
+         capture_output=True, text=True).stdout.splitlines() if l.strip()}
+listed = [l.strip() for l in open(order) if l.strip()]
+hit = sum(1 for n in listed if n in names)
+if always:
+    print(f"{hit} of {len(listed)} functions of {order} are in {binary}")
+elif listed and hit < 0.8 * len(listed):
+    print(f"note: only {hit} of {len(listed)} functions of {order} are in this binary: "
+          "run bench/text-order.sh (resident memory is higher than with a fresh list)")
+PY
 }
 bench_cleanup() {
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done

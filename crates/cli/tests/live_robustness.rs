@@ -232,6 +232,12 @@ fn sigterm_tells_players_and_exits_cleanly() {
     );
     eprintln!("server stopped {:?} after SIGTERM", signalled.elapsed());
     assert!(server.log().contains("shutting down"), "{}", server.log());
+    // Every connection's task saw the shutdown (none was left to the 5 s abort).
+    assert!(
+        !server.log().contains("did not close within"),
+        "{}",
+        server.log()
+    );
     // The publisher loses its server; it must not hang.
     wait_exit(&mut publisher, Duration::from_secs(15));
     let rest = collect(&mut player, Duration::from_secs(5), |_| false);

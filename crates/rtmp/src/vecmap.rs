@@ -41,6 +41,11 @@ impl<V> VecMap<V> {
         match self.get_mut(&key) {
             Some(v) => Some(std::mem::replace(v, value)),
             None => {
+                // Grow one at a time while small: a connection's map often holds one entry for
+                // life (its message stream), and a first push would reserve room for four.
+                if self.entries.len() == self.entries.capacity() && self.entries.len() < 4 {
+                    self.entries.reserve_exact(1);
+                }
                 self.entries.push((key, value));
                 None
             }

@@ -27,14 +27,14 @@ pub struct Live {
     /// The settings as last loaded.
     pub settings: Settings,
     /// The RTMP session configuration derived from them.
-    pub session_config: sluice_rtmp::session::ServerConfig,
+    pub session_config: std::sync::Arc<sluice_rtmp::session::ServerConfig>,
 }
 
 impl Live {
     /// Live settings for `settings`.
     pub fn new(settings: Settings) -> Live {
         Live {
-            session_config: settings.session_config(),
+            session_config: std::sync::Arc::new(settings.session_config()),
             settings,
         }
     }

@@ -491,5 +491,8 @@ impl Context {
     /// Tell every connection to wind down (players get UnpublishNotify first).
     pub fn begin_shutdown(&self) {
         let _ = self.shutdown.send(true);
+        // Direct RTMP connections wait on their registry entry's notification, not on the
+        // watch (see `driver::direct`): the flag is set first, so each sees it on waking.
+        self.registry.wake_all();
     }
 }

@@ -34,7 +34,6 @@
 //! buffers' capacities is bounded by [`ChunkLimits::max_buffered_bytes`].
 
 use std::cmp::{max, min};
-use std::collections::HashMap;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -80,7 +79,7 @@ enum ReadState {
 }
 
 /// Marks an unused entry of [`ChunkDecoder`]'s small chunk-stream index.
-const NO_SLOT: u16 = u16::MAX;
+const NO_SLOT: u8 = u8::MAX;
 
 /// Reassembles RTMP messages from a chunk stream (RTMP 1.0 §5.3), sans-IO.
 ///
@@ -92,11 +91,13 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     streams: Vec<StreamState>,
     /// Index into `streams` for one-byte chunk stream ids (the common case); [`NO_SLOT`] when
-    /// unknown. `u16` keeps this table at 128 bytes per connection (it was 1 KiB as
+    /// unknown. `u8` keeps this table at 64 bytes per connection (it was 1 KiB as
     /// `Option<usize>`); a slot that does not fit goes to `large_index`.
-    small_index: [u16; 64],
+    small_index: [u8; 64],
     /// Index into `streams` for chunk stream ids 64 and above.
-    large_index: HashMap<u32, usize>,
+    /// Searched linearly: ids from 64 up are rare and the number of chunk streams is bounded by
+    /// [`ChunkLimits::max_chunk_streams`] (64 by default).
+    large_index: Vec<(u32, usize)>,
     state: ReadState,
     /// Sum of the capacities of all `partial` buffers.
     buffered: usize,
@@ -121,7 +122,7 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: Vec::new(),
             small_index: [NO_SLOT; 64],
-            large_index: HashMap::new(),
+            large_index: Vec::new(),
             state: ReadState::Header,
             buffered: 0,
             consumed: 0,
@@ -225,11 +226,18 @@ impl ChunkDecoder {
     fn lookup(&self, csid: u32) -> Option<usize> {
         match usize::try_from(csid) {
             Ok(i) if i < self.small_index.len() => match self.small_index.get(i).copied() {
-                Some(NO_SLOT) | None => self.large_index.get(&csid).copied(),
+                Some(NO_SLOT) | None => self.large_lookup(csid),
                 Some(slot) => Some(usize::from(slot)),
             },
-            _ => self.large_index.get(&csid).copied(),
+            _ => self.large_lookup(csid),
         }
+    }
+
+    fn large_lookup(&self, csid: u32) -> Option<usize> {
+        self.large_index
+            .iter()
+            .find(|(id, _)| *id == csid)
+            .map(|(_, slot)| *slot)
     }
 
     fn insert(&mut self, stream: StreamState) -> Result<usize, ChunkError> {
@@ -241,7 +249,7 @@ impl ChunkDecoder {
         let slot = self.streams.len();
         let csid = stream.csid;
         self.streams.push(stream);
-        let small = u16::try_from(slot).ok().filter(|s| *s != NO_SLOT);
+        let small = u8::try_from(slot).ok().filter(|s| *s != NO_SLOT);
         match (
             small,
             usize::try_from(csid)
@@ -250,7 +258,7 @@ impl ChunkDecoder {
         ) {
             (Some(s), Some(entry)) => *entry = s,
             _ => {
-                self.large_index.insert(csid, slot);
+                self.large_index.push((csid, slot));
             }
         }
         Ok(slot)

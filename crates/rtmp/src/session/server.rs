@@ -102,7 +102,8 @@ enum ConnState {
 /// The server end of one RTMP connection.
 #[derive(Debug)]
 pub struct ServerSession {
-    config: ServerConfig,
+    /// Shared by the connections of a server (an `Arc`: 8 bytes per connection, not 120).
+    config: std::sync::Arc<ServerConfig>,
     conn: Conn,
     state: ConnState,
     events: VecDeque<ServerEvent>,
@@ -116,7 +117,10 @@ pub struct ServerSession {
 
 impl ServerSession {
     /// A session awaiting the client's C0+C1.
-    pub fn new(config: ServerConfig, rng: &mut impl RngCore) -> Self {
+    ///
+    /// `config` may be a [`ServerConfig`] or an `Arc` of one shared by many sessions.
+    pub fn new(config: impl Into<std::sync::Arc<ServerConfig>>, rng: &mut impl RngCore) -> Self {
+        let config = config.into();
         let mut seeded = rand::rngs::StdRng::from_rng(&mut *rng)
             .unwrap_or_else(|_| rand::rngs::StdRng::seed_from_u64(rng.next_u64()));
         let hs = ServerHandshake::new(&mut seeded);

@@ -454,6 +454,15 @@ impl Registry {
         v
     }
 
+    /// Wake every connection's task (each notices the shutdown flag when it wakes): what the
+    /// direct RTMP loop waits on instead of a shutdown future of its own per connection.
+    pub fn wake_all(&self) {
+        let clients = self.inner.clients.lock().unwrap_or_else(|e| e.into_inner());
+        for c in clients.values() {
+            c.notify.notify_one();
+        }
+    }
+
     /// One client.
     pub fn client(&self, id: u64) -> Option<Arc<ClientEntry>> {
         self.inner

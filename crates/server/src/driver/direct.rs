@@ -30,32 +30,45 @@ use tracing::{debug, warn};
 /// works like the generic loop (waiting for the socket with the stall timeout). Bytes are written
 /// only under the lock and, while some are pending, only by this task, so the order on the wire
 /// is the order of the session's queue.
-pub async fn serve_tcp_connection(
+pub fn serve_tcp_connection(
     tcp: tokio::net::TcpStream,
     prefix: Bytes,
     peer: SocketAddr,
     ctx: Arc<Context>,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
+    // Set up before the future: it then holds only what the loop needs (the socket, the address
+    // and the proxy-detection buffer are not kept in it for the connection's life).
     let (rd, wr) = tcp.into_split();
-    let conn = Connection::new(peer, ctx, crate::control::Transport::Rtmp);
+    let mut conn = Connection::new(peer, ctx, crate::control::Transport::Rtmp);
+    let early = prefix.len();
+    if early > 0 {
+        conn.session.recv_buffer().extend_from_slice(&prefix);
+    }
+    drop(prefix);
+    // One wake-up for the sinks and the VOD readers: one `Notified` in the loop, not two.
+    let wake = Arc::new(Notify::new());
+    conn.vod.set_wake(Arc::clone(&wake));
     let shared = Arc::new(Shared {
         conn: Mutex::new(conn),
-        wake: Notify::new(),
+        wake,
         writer: wr,
     });
     let sink: Weak<dyn DirectSink> = Arc::downgrade(&shared) as Weak<dyn DirectSink>;
     shared.lock().direct = Some(sink);
-    let reason = run_direct(&shared, &rd, prefix).await;
-    let mut conn = shared.lock();
-    conn.direct = None;
-    conn.finish(&reason);
+    async move {
+        let reason = run_direct(&shared, &rd, early).await;
+        let mut conn = shared.lock();
+        conn.direct = None;
+        conn.finish(&reason);
+    }
 }
 
 /// A direct connection's state, shared between its task and the publishers' sinks.
 struct Shared {
     conn: Mutex<Connection>,
-    /// Wakes the connection's task (a stored permit is never lost).
-    wake: Notify,
+    /// Wakes the connection's task (a stored permit is never lost): the sinks, and the VOD
+    /// readers of its plays from files.
+    wake: Arc<Notify>,
     writer: OwnedWriteHalf,
 }
 
@@ -109,17 +122,12 @@ impl DirectSink for Shared {
 
 /// The direct connection's loop: like [`Connection::run`], with the state locked only between
 /// awaits and players waiting on the connection's own wake-up instead of the hub's lists.
-async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReason {
+/// `early`: bytes already in the session's input buffer (read by proxy detection).
+async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, early: usize) -> CloseReason {
     let mut lp = LoopState::new(&sh.lock().ctx);
-    let mut shutdown_rx = sh.lock().ctx.shutdown.subscribe();
-    let shutdown_flag = shutdown_rx.clone();
-    let mut shutdown = std::pin::pin!(async move {
-        while !*shutdown_rx.borrow_and_update() {
-            if shutdown_rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    });
+    // The shutdown flag is read at the top of every turn; what wakes the task for it is the
+    // registry entry's notification below (`Context::begin_shutdown` wakes every client), so
+    // a connection holds no shutdown future of its own.
     // One timer for the once-a-second checks, the batch deadline and the read gate, re-armed
     // to the earliest of them: one boxed `Sleep` per connection instead of an interval plus a
     // fresh timer per deadline and loop turn.
@@ -128,17 +136,10 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
     let mut so_rx = None;
     let entry = sh.lock().client.entry().clone();
     let mut kicked = std::pin::pin!(entry.notify.notified());
-    let vod_wake = sh.lock().vod.wake();
     // Pending decisions, polled here outside the connection's lock.
     let mut decisions = Vec::new();
-    if !prefix.is_empty() {
-        let after = {
-            let mut conn = sh.lock();
-            conn.session.recv_buffer().extend_from_slice(&prefix);
-            conn.after_read(prefix.len(), &mut lp)
-        };
-        // The proxy-detection buffer is not needed any more: free it now, not at the end.
-        drop(prefix);
+    if early > 0 {
+        let after = sh.lock().after_read(early, &mut lp);
         match after {
             AfterRead::Go => {}
             AfterRead::Close(r) => return r,
@@ -158,7 +159,7 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
             if conn.session.is_closed() {
                 return CloseReason::ConnectRejected;
             }
-            let down = *shutdown_flag.borrow();
+            let down = *conn.ctx.shutdown.borrow();
             if down {
                 conn.on_shutdown();
             }
@@ -181,17 +182,15 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
         }
         tokio::select! {
             biased;
-            _ = shutdown.as_mut() => {
-                continue;
-            }
-            Some(m) = recv_so(&mut so_rx) => {
-                sh.lock().send_shared_object(&m, false);
-            }
             _ = kicked.as_mut() => {
+                // A kick, or the shutdown (seen at the top of the loop).
                 if entry.is_kicked() {
                     return CloseReason::Kicked;
                 }
                 kicked.set(entry.notify.notified());
+            }
+            Some(m) = recv_so(&mut so_rx) => {
+                sh.lock().send_shared_object(&m, false);
             }
             (i, d) = super::decide::next_decision(&mut decisions) => {
                 let w = decisions.swap_remove(i);
@@ -262,9 +261,9 @@ async fn run_direct(sh: &Shared, rd: &OwnedReadHalf, prefix: Bytes) -> CloseReas
                     }
                 }
             }
-            _ = vod_wake.notified() => sh.lock().pump_vod(),
             _ = sh.wake.notified() => {
                 let mut conn = sh.lock();
+                conn.pump_vod();
                 for i in 0..conn.players.len() {
                     conn.deliver(i);
                 }

@@ -10,16 +10,15 @@ use sluice_amf::{amf0_encode_all, Amf0Value};
 use sluice_flv::FlvFileInfo;
 use sluice_rtmp::session::{RequestId, ServerSession};
 use sluice_rtmp::types::{MessageType, RawMessage, Timestamp};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// Set Buffer Length values kept for message streams without a VOD play yet (the peer names
-/// the stream id: bounded so that it cannot grow the map).
-const MAX_BUFFER_ENTRIES: usize = 64;
+/// Message streams whose `play` arguments and Set Buffer Length are kept (the peer names the
+/// stream id: bounded so that it cannot grow the list; past it the oldest entry goes).
+const MAX_STREAM_ENTRIES: usize = 64;
 /// `getStreamLength` requests of one connection looked up at once; further ones are answered 0
 /// until one finishes (each may scan a file).
 const MAX_LENGTH_REQUESTS: usize = 4;
@@ -90,14 +89,42 @@ impl Drop for Play {
 pub struct VodPlays {
     wake: Arc<Notify>,
     plays: Vec<Play>,
-    /// `play` arguments (start, duration) by message stream, noted when the request arrives.
-    args: HashMap<u32, (f64, f64)>,
-    /// Set Buffer Length by message stream, ms.
-    buffers: HashMap<u32, u32>,
-    lengths_tx: mpsc::UnboundedSender<(RequestId, f64)>,
-    lengths_rx: mpsc::UnboundedReceiver<(RequestId, f64)>,
+    /// `play` arguments and Set Buffer Length by message stream (a list: a player has one or
+    /// two streams, and each connection keeps it for life).
+    streams: Vec<StreamArgs>,
+    /// Answers of `getStreamLength` lookups, made on the first one (most connections never ask:
+    /// a channel is ~1 KB per connection).
+    lengths: Option<LengthChannel>,
     /// `getStreamLength` lookups in progress (at most [`MAX_LENGTH_REQUESTS`]).
     lengths_pending: usize,
+}
+
+/// A message stream's `play` arguments and buffer length.
+#[derive(Debug, Clone, Copy)]
+struct StreamArgs {
+    stream_id: u32,
+    /// Set Buffer Length, ms.
+    buffer_ms: Option<u32>,
+    /// The last `play`'s start and duration arguments.
+    start: f64,
+    duration: f64,
+}
+
+impl StreamArgs {
+    fn new(stream_id: u32) -> StreamArgs {
+        StreamArgs {
+            stream_id,
+            buffer_ms: None,
+            start: -2.0,
+            duration: -1.0,
+        }
+    }
+}
+
+/// Where `getStreamLength` lookups hand their answers back.
+struct LengthChannel {
+    tx: mpsc::UnboundedSender<(RequestId, f64)>,
+    rx: mpsc::UnboundedReceiver<(RequestId, f64)>,
 }
 
 impl std::fmt::Debug for VodPlays {
@@ -110,14 +137,11 @@ impl std::fmt::Debug for VodPlays {
 
 impl Default for VodPlays {
     fn default() -> Self {
-        let (lengths_tx, lengths_rx) = mpsc::unbounded_channel();
         VodPlays {
             wake: Arc::new(Notify::new()),
             plays: Vec::new(),
-            args: HashMap::new(),
-            buffers: HashMap::new(),
-            lengths_tx,
-            lengths_rx,
+            streams: Vec::new(),
+            lengths: None,
             lengths_pending: 0,
         }
     }
@@ -136,15 +160,23 @@ impl VodPlays {
         Arc::clone(&self.wake)
     }
 
+    /// Wake `wake` instead when a reader task has something (before any play starts): a
+    /// connection that already waits on a notification of its own shares it.
+    pub fn set_wake(&mut self, wake: Arc<Notify>) {
+        self.wake = wake;
+    }
+
     /// A `play` arrived on `stream_id` (before its decision).
     pub fn note_play(&mut self, stream_id: u32, start: f64, duration: f64) {
-        self.args.insert(stream_id, (start, duration));
+        let entry = self.entry(stream_id);
+        entry.start = start;
+        entry.duration = duration;
         self.plays.retain(|p| p.stream_id != stream_id);
     }
 
     /// The start mode of the last `play` on `stream_id`.
     pub fn start_mode(&self, stream_id: u32) -> StartMode {
-        StartMode::of(self.args.get(&stream_id).map_or(-2.0, |a| a.0))
+        StartMode::of(self.args(stream_id).start)
     }
 
     /// Start serving the allowed play `request` from `dir`: the answer (accept or
@@ -157,7 +189,12 @@ impl VodPlays {
         stream_id: u32,
         name: &str,
     ) {
-        let (start, duration) = self.args.get(&stream_id).copied().unwrap_or((-2.0, -1.0));
+        let StreamArgs {
+            start,
+            duration,
+            buffer_ms,
+            ..
+        } = self.args(stream_id);
         let start_ms = match StartMode::of(start) {
             StartMode::Recorded(ms) => ms,
             _ => 0,
@@ -167,7 +204,7 @@ impl VodPlays {
         let (tx, rx) = mpsc::channel(settings.read_ahead_batches);
         let (control, control_rx) = watch::channel(Control {
             clock: None,
-            lead_ms: lead(settings, self.buffers.get(&stream_id).copied()),
+            lead_ms: lead(settings, buffer_ms),
             seek_gen: 0,
             seek_ms: 0,
         });
@@ -216,7 +253,14 @@ impl VodPlays {
             return;
         }
         self.lengths_pending += 1;
-        let tx = self.lengths_tx.clone();
+        let tx = self
+            .lengths
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                LengthChannel { tx, rx }
+            })
+            .tx
+            .clone();
         let wake = Arc::clone(&self.wake);
         let settings = settings.clone();
         tokio::spawn(async move {
@@ -231,6 +275,32 @@ impl VodPlays {
         self.plays.first().map(|p| p.name.as_str())
     }
 
+    /// What is known of `stream_id` (a play without arguments: start -2, duration -1).
+    fn args(&self, stream_id: u32) -> StreamArgs {
+        self.streams
+            .iter()
+            .find(|a| a.stream_id == stream_id)
+            .copied()
+            .unwrap_or(StreamArgs::new(stream_id))
+    }
+
+    /// The entry of `stream_id`, made (evicting the oldest past [`MAX_STREAM_ENTRIES`]) if new.
+    fn entry(&mut self, stream_id: u32) -> &mut StreamArgs {
+        let i = match self.streams.iter().position(|a| a.stream_id == stream_id) {
+            Some(i) => i,
+            None => {
+                if self.streams.len() >= MAX_STREAM_ENTRIES {
+                    self.streams.remove(0);
+                }
+                // Exactly one more slot: most connections only ever have one entry.
+                self.streams.reserve_exact(1);
+                self.streams.push(StreamArgs::new(stream_id));
+                self.streams.len() - 1
+            }
+        };
+        &mut self.streams[i]
+    }
+
     /// Whether `stream_id` is a VOD play (its seek, pause and buffer length are handled here).
     pub fn has(&self, stream_id: u32) -> bool {
         self.plays.iter().any(|p| p.stream_id == stream_id)
@@ -238,9 +308,7 @@ impl VodPlays {
 
     /// The player set its buffer length.
     pub fn set_buffer(&mut self, settings: &VodSection, stream_id: u32, buffer_ms: u32) {
-        if self.buffers.len() < MAX_BUFFER_ENTRIES || self.buffers.contains_key(&stream_id) {
-            self.buffers.insert(stream_id, buffer_ms);
-        }
+        self.entry(stream_id).buffer_ms = Some(buffer_ms);
         if let Some(p) = self.plays.iter().find(|p| p.stream_id == stream_id) {
             let lead_ms = lead(settings, Some(buffer_ms));
             p.control.send_modify(|c| c.lead_ms = lead_ms);
@@ -300,9 +368,11 @@ impl VodPlays {
 
     /// Carry out what the tasks handed over; gives the plays that ended.
     pub fn pump(&mut self, session: &mut ServerSession, conn: u64) -> Vec<Ended> {
-        while let Ok((request, secs)) = self.lengths_rx.try_recv() {
-            self.lengths_pending = self.lengths_pending.saturating_sub(1);
-            let _ = session.respond_stream_length(request, secs);
+        if let Some(ch) = &mut self.lengths {
+            while let Ok((request, secs)) = ch.rx.try_recv() {
+                self.lengths_pending = self.lengths_pending.saturating_sub(1);
+                let _ = session.respond_stream_length(request, secs);
+            }
         }
         let mut ended = Vec::new();
         let mut i = 0;
@@ -476,6 +546,29 @@ mod tests {
         assert_eq!(StartMode::of(f64::NAN), StartMode::LiveOrRecorded);
         assert_eq!(StartMode::of(0.0), StartMode::Recorded(0));
         assert_eq!(StartMode::of(10_000.0), StartMode::Recorded(10_000));
+    }
+
+    #[test]
+    fn stream_arguments_are_kept_per_stream_and_bounded() {
+        let mut v = VodPlays::default();
+        assert_eq!(v.start_mode(1), StartMode::LiveOrRecorded);
+        v.note_play(1, 5000.0, 2.0);
+        v.set_buffer(&VodSection::default(), 1, 900);
+        v.set_buffer(&VodSection::default(), 2, 300);
+        assert_eq!(v.start_mode(1), StartMode::Recorded(5000));
+        assert_eq!(v.start_mode(2), StartMode::LiveOrRecorded);
+        let a = v.args(1);
+        assert_eq!((a.start, a.duration, a.buffer_ms), (5000.0, 2.0, Some(900)));
+        assert_eq!(v.args(2).buffer_ms, Some(300));
+        // The peer names the ids: past the bound the oldest entries go.
+        for id in 10..200 {
+            v.note_play(id, -1.0, -1.0);
+        }
+        assert_eq!(v.streams.len(), MAX_STREAM_ENTRIES);
+        assert_eq!(v.start_mode(1), StartMode::LiveOrRecorded);
+        assert_eq!(v.start_mode(199), StartMode::LiveOnly);
+        // No channel until a getStreamLength lookup.
+        assert!(v.lengths.is_none());
     }
 
     #[test]
