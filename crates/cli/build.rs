@@ -26,7 +26,8 @@ fn main() {
         return;
     }
     let relr = "-Wl,-z,pack-relative-relocs".to_owned();
-    let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("text-order.txt");
+    let order =
+        Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("text-order.txt");
     let ordering = [
         format!("-Wl,--symbol-ordering-file={}", order.display()),
         "-Wl,--no-warn-symbol-ordering".to_owned(),

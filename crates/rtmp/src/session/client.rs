@@ -412,24 +412,12 @@ impl ClientSession {
 
     /// Send audio on a publishing stream.
     pub fn send_audio(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) {
-        self.conn.send_media(&RawMessage {
-            csid: csid::AUDIO,
-            timestamp,
-            type_id: MessageType::AUDIO,
-            stream_id,
-            payload,
-        });
+        self.conn.send_av(false, stream_id, timestamp, payload);
     }
 
     /// Send video on a publishing stream.
     pub fn send_video(&mut self, stream_id: u32, timestamp: Timestamp, payload: Bytes) {
-        self.conn.send_media(&RawMessage {
-            csid: csid::VIDEO,
-            timestamp,
-            type_id: MessageType::VIDEO,
-            stream_id,
-            payload,
-        });
+        self.conn.send_av(true, stream_id, timestamp, payload);
     }
 
     /// Send a data message (AMF0 body, e.g. `@setDataFrame` + `onMetaData` + object).
@@ -443,19 +431,7 @@ impl ClientSession {
         message: &SharedObjectMessage,
         amf3: bool,
     ) -> Result<(), SessionError> {
-        let msg = RawMessage {
-            csid: csid::COMMAND,
-            timestamp: Timestamp::ZERO,
-            type_id: if amf3 {
-                MessageType::SHARED_OBJECT_AMF3
-            } else {
-                MessageType::SHARED_OBJECT_AMF0
-            },
-            stream_id: 0,
-            payload: message.encode(amf3)?,
-        };
-        self.conn.send_small(&msg);
-        Ok(())
+        self.conn.send_shared_object(message, amf3)
     }
 
     /// Send a Ping Request (the server should answer with a Ping Response).

@@ -281,6 +281,49 @@ impl Conn {
         }
     }
 
+    /// Send an audio (`video` false) or video message on its chunk stream.
+    pub(crate) fn send_av(
+        &mut self,
+        video: bool,
+        stream_id: u32,
+        timestamp: Timestamp,
+        payload: Bytes,
+    ) {
+        let (csid, type_id) = if video {
+            (csid::VIDEO, MessageType::VIDEO)
+        } else {
+            (csid::AUDIO, MessageType::AUDIO)
+        };
+        self.send_media(&RawMessage {
+            csid,
+            timestamp,
+            type_id,
+            stream_id,
+            payload,
+        });
+    }
+
+    /// Send a shared object message (type 19, or 16 for AMF3) on the command chunk stream.
+    pub(crate) fn send_shared_object(
+        &mut self,
+        message: &crate::message::SharedObjectMessage,
+        amf3: bool,
+    ) -> Result<(), SessionError> {
+        let msg = RawMessage {
+            csid: csid::COMMAND,
+            timestamp: Timestamp::ZERO,
+            type_id: if amf3 {
+                MessageType::SHARED_OBJECT_AMF3
+            } else {
+                MessageType::SHARED_OBJECT_AMF0
+            },
+            stream_id: 0,
+            payload: message.encode(amf3)?,
+        };
+        self.send_small(&msg);
+        Ok(())
+    }
+
     /// Send a small message (control, command, data): serialised into the shared scratch buffer.
     pub(crate) fn send_small(&mut self, msg: &RawMessage) {
         self.encoder.encode(msg, &mut self.scratch);
