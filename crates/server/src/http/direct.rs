@@ -193,6 +193,9 @@ impl<M> Shared<M> {
     }
 }
 
+/// Most piece slots a player's output list keeps once written out (see [`State::out`]).
+const OUT_KEEP: usize = 32;
+
 impl<M: LiveOutput> State<M> {
     /// Drain the subscriber (when nothing waits, or less than [`PENDING_DRAIN_MAX`] when
     /// `behind`), and write what there is without blocking. Returns whether bytes were
@@ -211,6 +214,10 @@ impl<M: LiveOutput> State<M> {
         match try_write_out(w, &mut self.out) {
             Ok(n) => {
                 self.start.log.add(n);
+                if self.out.is_empty() {
+                    // A burst (the join's GOP) may have grown the list: keep a small one.
+                    self.out.shrink_to(OUT_KEEP);
+                }
                 n > 0
             }
             Err(_) => {

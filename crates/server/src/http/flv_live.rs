@@ -108,8 +108,13 @@ pub struct FlvLiveMuxer {
     stats: MuxStats,
 }
 
-/// Capacity reserved at a time for tag headers (each needs 15 bytes plus a legacy header).
-const SMALL_CHUNK: usize = 4096;
+/// Capacity reserved at a time for tag headers (each needs 15 bytes plus a legacy header, so
+/// one reservation serves ~50 frames; every player keeps its current one).
+const SMALL_CHUNK: usize = 1024;
+
+/// Most piece slots kept between deliveries: a join's GOP burst grows the list to hundreds,
+/// which would otherwise stay allocated (32 bytes each) for the player's life.
+const OUT_KEEP: usize = 32;
 
 impl FlvLiveMuxer {
     /// A muxer for a player that has not received anything yet.
@@ -181,6 +186,7 @@ impl FlvLiveMuxer {
     pub fn take_output(&mut self, out: &mut Vec<Bytes>) {
         self.flush_small();
         out.append(&mut self.out);
+        self.out.shrink_to(OUT_KEEP);
     }
 
     /// Learn about the tracks from an event held before the header.
@@ -531,6 +537,30 @@ mod tests {
             m.stats().bytes,
             out.iter().map(|p| p.len() as u64).sum::<u64>()
         );
+    }
+
+    #[test]
+    fn a_join_burst_leaves_no_large_lists_behind() {
+        // A whole GOP at join: hundreds of pieces, then the output list shrinks back.
+        let key = Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+        let mut events = vec![
+            PlayerEvent::Publish,
+            PlayerEvent::Frame(avc_seq()),
+            PlayerEvent::Frame(aac_seq()),
+        ];
+        for i in 0..300 {
+            events.push(PlayerEvent::Frame(MediaFrame::video(
+                50_000 + i * 40,
+                key.clone(),
+                i == 0,
+            )));
+        }
+        let (m, out) = run(no_stamp(), events);
+        let (_, tags) = demux(&out);
+        assert_eq!(tags.len(), 302);
+        assert!(m.out.is_empty() && m.out.capacity() <= OUT_KEEP);
+        // Tag headers come from small reservations, not one buffer per burst.
+        assert!(m.small.capacity() <= SMALL_CHUNK);
     }
 
     #[test]

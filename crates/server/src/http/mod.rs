@@ -410,17 +410,19 @@ async fn serve_plain(
     limits: &HttpLimits,
     shutdown: watch::Receiver<bool>,
 ) {
+    // Each path's future is boxed on its own: the task lives as long as the connection, and a
+    // direct player's would otherwise be as large as hyper's connection state (~2.7 KB).
     if limits.direct_write {
         match direct_head::sniff(&sock, limits.header_read_timeout).await {
             direct_head::Sniff::Take(taken) => {
                 let stall = limits.write_stall_timeout;
-                return direct::serve(sock, taken, peer, app, stall, shutdown).await;
+                return Box::pin(direct::serve(sock, taken, peer, app, stall, shutdown)).await;
             }
             direct_head::Sniff::Gone => return,
             direct_head::Sniff::Hyper => {}
         }
     }
-    serve_http(sock, peer, app, limits, shutdown).await;
+    Box::pin(serve_http(sock, peer, app, limits, shutdown)).await;
 }
 
 /// Serve HTTP/1.1 or HTTP/2 requests on one connection until the client closes it or the
