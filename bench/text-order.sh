@@ -31,6 +31,8 @@ if [ "$CHECK" = 1 ]; then
     text_order_note always
     exit 0
 fi
+# valgrind is not among the test suite's peer tools (scripts/install-deps.sh).
+command -v valgrind >/dev/null || { echo "missing valgrind: apt-get install valgrind" >&2; exit 1; }
 bench_setup valgrind nm curl python3
 ensure_fixture
 
