@@ -6,6 +6,7 @@ pub mod any;
 pub mod bench;
 pub mod bench_hls;
 pub mod bench_http;
+pub mod bench_publish;
 pub mod bench_report;
 pub mod bench_rtmfp;
 pub mod play;
