@@ -38,7 +38,7 @@
 
 use super::direct_head::{response_head, Taken, MAX_PLAIN_BODY};
 use super::direct_ws::{self, ClientFrame, WsFramer, WsReader};
-use super::live::{End, LiveOutput, Piece, Start};
+use super::live::{End, LiveOutput, Piece, Start, OUT_KEEP};
 use crate::driver::try_write_out;
 use crate::hub::DirectSink;
 use axum::extract::ws::CloseFrame;
@@ -192,9 +192,6 @@ impl<M> Shared<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
-
-/// Most piece slots a player's output list keeps once written out (see [`State::out`]).
-const OUT_KEEP: usize = 32;
 
 impl<M: LiveOutput> State<M> {
     /// Drain the subscriber (when nothing waits, or less than [`PENDING_DRAIN_MAX`] when

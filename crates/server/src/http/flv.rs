@@ -214,9 +214,7 @@ impl LiveOutput for FlvLiveMuxer {
     }
 
     fn take_output(&mut self, out: &mut Vec<Piece>) {
-        let mut pieces = Vec::new();
-        FlvLiveMuxer::take_output(self, &mut pieces);
-        out.extend(pieces.into_iter().map(Piece::Data));
+        self.take_output_as(out, Piece::Data);
     }
 
     fn take_data(&mut self, out: &mut Vec<bytes::Bytes>) {

@@ -38,6 +38,9 @@
 //! piece per gap, cut from one buffer). Rewritten legacy headers go into the small pieces and
 //! the payload is sliced past its Enhanced header.
 
+use super::live::move_pieces;
+#[cfg(test)]
+use super::live::OUT_KEEP;
 use crate::hub::{FrameKind, MediaFrame, PlayerEvent};
 use crate::timestamps::{TimestampMapper, Track};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -112,10 +115,6 @@ pub struct FlvLiveMuxer {
 /// one reservation serves ~50 frames; every player keeps its current one).
 const SMALL_CHUNK: usize = 1024;
 
-/// Most piece slots kept between deliveries: a join's GOP burst grows the list to hundreds,
-/// which would otherwise stay allocated (32 bytes each) for the player's life.
-const OUT_KEEP: usize = 32;
-
 impl FlvLiveMuxer {
     /// A muxer for a player that has not received anything yet.
     pub fn new(cfg: FlvLiveConfig) -> Self {
@@ -184,9 +183,13 @@ impl FlvLiveMuxer {
 
     /// The bytes produced since the last call, in order.
     pub fn take_output(&mut self, out: &mut Vec<Bytes>) {
+        self.take_output_as(out, |b| b);
+    }
+
+    /// [`FlvLiveMuxer::take_output`], each piece turned into a `T` by `f`.
+    pub fn take_output_as<T>(&mut self, out: &mut Vec<T>, f: impl FnMut(Bytes) -> T) {
         self.flush_small();
-        out.append(&mut self.out);
-        self.out.shrink_to(OUT_KEEP);
+        move_pieces(&mut self.out, out, f);
     }
 
     /// Learn about the tracks from an event held before the header.

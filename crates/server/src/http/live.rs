@@ -311,6 +311,17 @@ impl End {
     }
 }
 
+/// Most slots an output list keeps once emptied: a join's GOP burst grows one to hundreds of
+/// pieces (32 bytes each), which would otherwise stay allocated for the player's life.
+pub(crate) const OUT_KEEP: usize = 32;
+
+/// Move every piece of `from` to the end of `to` (through `f`), leaving `from` empty with at
+/// most [`OUT_KEEP`] slots.
+pub(crate) fn move_pieces<T, U>(from: &mut Vec<T>, to: &mut Vec<U>, f: impl FnMut(T) -> U) {
+    to.extend(from.drain(..).map(f));
+    from.shrink_to(OUT_KEEP);
+}
+
 /// `s` cut to at most `max` bytes on a character boundary (a close reason is at most 123).
 pub(super) fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);

@@ -42,7 +42,9 @@
 
 use super::flv::{query_flag, FlvState};
 use super::flv_live::{metadata_tracks, Tracks};
-use super::live::{start_player, End, LiveOutput, Piece, PlayRequest, RequestError};
+use super::live::{
+    move_pieces, start_player, End, LiveOutput, Piece, PlayRequest, RequestError, OUT_KEEP,
+};
 use super::live_out::{respond, Delivery};
 use crate::hub::{FrameKind, PlayerEvent};
 use crate::timestamps::{TimestampMapper, Track};
@@ -343,7 +345,13 @@ impl LiveOutput for Mp4LiveMuxer {
     }
 
     fn take_output(&mut self, out: &mut Vec<Piece>) {
-        out.append(&mut self.out);
+        move_pieces(&mut self.out, out, |p| p);
+    }
+
+    fn take_data(&mut self, out: &mut Vec<bytes::Bytes>) {
+        // Straight from the list (the trait's default goes through a new one per call).
+        out.extend(self.out.drain(..).filter_map(Piece::into_data));
+        self.out.shrink_to(OUT_KEEP);
     }
 
     fn failure(&self) -> Option<String> {
